@@ -1,0 +1,49 @@
+# Two commands are the contract: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The PyTorch build for this machine kind (CPU wheel on local disk); override for CUDA hosts,
+# e.g. `make run TORCH=torch` to take the package index's default (CUDA) build.
+TORCH ?= torch==2.13.0
+export KEDRO_DISABLE_TELEMETRY ?= true
+
+.PHONY: install install-test run test lint viz viz-build mlflow-ui clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install "$(TORCH)" -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install "$(TORCH)" -e ".[test]"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+run: $(VENV)/.installed  ## install, then run the default pipeline on the embedded defaults
+	$(BIN)/kedro run $(ARGS)
+
+test: $(VENV)/.installed-test  ## install the test extras, then run the whole suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+viz: $(VENV)/.installed  ## serve the pipeline graph on http://127.0.0.1:4141
+	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141 --no-browser
+
+viz-build: $(VENV)/.installed  ## write the static kedro-viz site to build/
+	$(BIN)/kedro viz build
+
+mlflow-ui: $(VENV)/.installed  ## serve the project's MLflow store on http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .hypothesis

@@ -1,0 +1,125 @@
+"""`ArchBatch`: many subnets as integer arrays, so that sampling, mutation, encoding and
+prediction work on whole populations at once instead of one Python dict at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ofa_latency_kedro.search_space.arch import Arch, ArchLike
+from ofa_latency_kedro.search_space.constants import MAX_DEPTH, NUM_BLOCKS, NUM_STAGES
+
+_BLOCK_POSITION = np.arange(NUM_BLOCKS) % MAX_DEPTH
+_BLOCK_STAGE = np.arange(NUM_BLOCKS) // MAX_DEPTH
+
+
+@dataclass(frozen=True)
+class ArchBatch:
+    """``n`` subnets: ``ks``/``e`` of shape (n, 20), ``d`` (n, 5), ``r`` and ``width_mult`` (n,).
+
+    Instances hold valid values: they come from validated `Arch` objects or from a search
+    space's sampling, mutation and crossover, which stay inside the space by construction.
+    """
+
+    ks: np.ndarray
+    e: np.ndarray
+    d: np.ndarray
+    r: np.ndarray
+    width_mult: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.r)
+        shapes = {
+            "ks": (n, NUM_BLOCKS),
+            "e": (n, NUM_BLOCKS),
+            "d": (n, NUM_STAGES),
+            "width_mult": (n,),
+        }
+        for name, shape in shapes.items():
+            if getattr(self, name).shape != shape:
+                raise ValueError(
+                    f"ArchBatch.{name} has shape {getattr(self, name).shape}, expected {shape}"
+                )
+
+    @classmethod
+    def from_archs(cls, archs: Iterable[ArchLike], *, width_mult: float | None = None) -> ArchBatch:
+        """Parse and stack archs given in any form `Arch.parse` accepts."""
+        parsed = [Arch.parse(a, width_mult=width_mult) for a in archs]
+        n = len(parsed)
+        return cls(
+            ks=np.array([a.ks for a in parsed], dtype=np.int64).reshape(n, NUM_BLOCKS),
+            e=np.array([a.e for a in parsed], dtype=np.int64).reshape(n, NUM_BLOCKS),
+            d=np.array([a.d for a in parsed], dtype=np.int64).reshape(n, NUM_STAGES),
+            r=np.array([a.r for a in parsed], dtype=np.int64),
+            width_mult=np.array([a.width_mult for a in parsed], dtype=np.float64),
+        )
+
+    @classmethod
+    def concatenate(cls, batches: Sequence[ArchBatch]) -> ArchBatch:
+        return cls(
+            ks=np.concatenate([b.ks for b in batches]),
+            e=np.concatenate([b.e for b in batches]),
+            d=np.concatenate([b.d for b in batches]),
+            r=np.concatenate([b.r for b in batches]),
+            width_mult=np.concatenate([b.width_mult for b in batches]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.r)
+
+    def __getitem__(self, index: int | slice | np.ndarray | Sequence[int]) -> ArchBatch:
+        """Rows by slice, integer array or boolean mask (an int gives a batch of one)."""
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return ArchBatch(
+            ks=self.ks[index],
+            e=self.e[index],
+            d=self.d[index],
+            r=self.r[index],
+            width_mult=self.width_mult[index],
+        )
+
+    def to_archs(self) -> list[Arch]:
+        return [
+            Arch(ks=tuple(k), e=tuple(e), d=tuple(d), r=int(r), width_mult=float(w))
+            for k, e, d, r, w in zip(
+                self.ks.tolist(),
+                self.e.tolist(),
+                self.d.tolist(),
+                self.r.tolist(),
+                self.width_mult.tolist(),
+                strict=True,
+            )
+        ]
+
+    @property
+    def active_mask(self) -> np.ndarray:
+        """(n, 20) bool: block j of stage s runs when j < d[s]."""
+        return _BLOCK_POSITION[None, :] < self.d[:, _BLOCK_STAGE]
+
+    def canonical_codes(self) -> np.ndarray:
+        """(n, 47) int64 rows equal exactly when the subnets are the same (inactive blocks 0)."""
+        mask = self.active_mask
+        width_code = np.rint(self.width_mult * 10).astype(np.int64)
+        return np.concatenate(
+            [
+                np.where(mask, self.ks, 0),
+                np.where(mask, self.e, 0),
+                self.d,
+                self.r[:, None],
+                width_code[:, None],
+            ],
+            axis=1,
+        )
+
+    def canonical_keys(self) -> list[str]:
+        """`Arch.canonical_key` of every row."""
+        return [arch.canonical_key for arch in self.to_archs()]
+
+    def unique_index(self) -> np.ndarray:
+        """Indices of the first occurrence of each distinct subnet, in batch order."""
+        codes = np.ascontiguousarray(self.canonical_codes())
+        _, first = np.unique(codes, axis=0, return_index=True)
+        return np.sort(first)
