@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,3 +41,52 @@ def reference_subnets(shared_dir: Path) -> list[dict]:
     import json
 
     return json.loads((shared_dir / "reference" / "ofa_mbv3_subnets.json").read_text())["subnets"]
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """The project's configuration and layout in a temporary folder, so runs write there."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
+    (root / "src").mkdir()  # the package itself comes from the editable install
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    for layer in (PROJECT_ROOT / "data").iterdir():
+        if layer.is_dir():
+            (root / "data" / layer.name).mkdir(parents=True)
+    (root / "data" / "01_raw" / "latency").mkdir()
+    return root
+
+
+def kedro_command(*args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("kedro")), *args]
+
+
+def kedro(project: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run the ``kedro`` CLI of this environment in ``project``, as a user would."""
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "200"}
+    return subprocess.run(
+        kedro_command(*args),
+        check=False,
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+#: A protocol fast enough for tests (a few passes per subnet).
+FAST_PROTOCOL = {
+    "warmup_runs": 1,
+    "rounds": 1,
+    "runs_per_round": 3,
+    "interleave": 2,
+    "repeat_probe": 2,
+}
+
+
+def params_arg(prefix: str, values: dict) -> str:
+    """``--params`` text setting ``prefix.key=value`` for each entry."""
+    return ",".join(f"{prefix}.{key}={value}" for key, value in values.items())

@@ -20,6 +20,8 @@ _PUBLIC_API = {
     "build_subnet": "ofa_latency_kedro.search_space",
     "subnet_stats": "ofa_latency_kedro.search_space",
     "net_config": "ofa_latency_kedro.search_space",
+    "measure": "ofa_latency_kedro.measurement",
+    "Protocol": "ofa_latency_kedro.measurement",
 }
 
 __all__ = [  # grouped as in the public API of the design
@@ -31,6 +33,8 @@ __all__ = [  # grouped as in the public API of the design
     "build_subnet",
     "subnet_stats",
     "net_config",
+    "measure",
+    "Protocol",
 ]
 
 

@@ -207,3 +207,11 @@ def test_every_seed_row_belongs_to_its_space(shared_dir: Path, filename: str):
     archs = [Arch.parse(row["child_arch"], space=space) for row in rows]
     assert len({a.canonical_key for a in archs}) == distinct
     assert [a.to_seed_string() for a in archs[:50]] == [row["child_arch"] for row in rows[:50]]
+
+
+@pytest.mark.parametrize("name", ["ofa", "compofa", "compofa-elastic"])
+def test_asking_for_more_distinct_subnets_extends_the_sample(name):
+    space = get_space(name)
+    small = space.sample_distinct(20, seed=5)
+    large = space.sample_distinct(1100, seed=5)
+    assert large[:20] == small

@@ -32,6 +32,9 @@ SPACE_ALIASES = {"fixedkernelcompofa": "compofa", "elastickernelcompofa": "compo
 RESOLUTION_SETS = {"seed": SEED_RESOLUTIONS, "ofa": OFA_RESOLUTIONS}
 #: Above this many distinct subnets `SearchSpace.enumerate` refuses to list them.
 MAX_ENUMERATION = 100_000
+#: Rejection sampling of distinct subnets draws this many at a time (fixed, so that the
+#: sequence of subnets does not depend on how many are asked for).
+_DRAW_BLOCK = 1024
 
 _EXPAND_FOR_DEPTH = np.zeros(max(DEPTH_CHOICES) + 1, dtype=np.int64)
 for _depth, _expand in COMPOFA_EXPAND_FOR_DEPTH.items():
@@ -192,19 +195,23 @@ class SearchSpace:
         return self.sample_batch(n, seed).to_archs()
 
     def sample_distinct_batch(self, n: int, seed: SeedLike = None) -> ArchBatch:
-        """``n`` different subnets (by canonical key), reproducible for a given seed."""
+        """``n`` different subnets (by canonical key), reproducible for a given seed.
+
+        For one seed, the subnets drawn for ``n`` are the first ``n`` of those drawn for any
+        larger ``n``, so asking for more extends a dataset instead of replacing it. Small
+        spaces (fixed-kernel CompOFA) are a seeded permutation of `enumerate`.
+        """
         total = self.count()
         if n > total:
             raise ValueError(
                 f"cannot draw {n} distinct subnets: space '{self.name}' has only {total}"
             )
         rng = as_generator(seed)
-        if n > total // 2:
+        if total <= MAX_ENUMERATION:
             return self.enumerate()[rng.permutation(total)[:n]]
         chosen = self.sample_batch(0, rng)
         while len(chosen) < n:
-            draw = self.sample_batch(max(2 * (n - len(chosen)), 16), rng)
-            merged = ArchBatch.concatenate([chosen, draw])
+            merged = ArchBatch.concatenate([chosen, self.sample_batch(_DRAW_BLOCK, rng)])
             chosen = merged[merged.unique_index()]
         return chosen[:n]
 

@@ -1,33 +1,41 @@
-"""Sampling nodes: thin adapters from parameters to the search-space module."""
+"""Sampling nodes: thin adapters from parameters and catalog entries to the search-space and
+measurement modules."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
 
-from ofa_latency_kedro.search_space import get_space, subnet_table
+from ofa_latency_kedro.measurement.campaign import SamplingTarget, measure_plan, summarize_dataset
+from ofa_latency_kedro.search_space import Arch, get_space, subnet_table
 
 logger = logging.getLogger(__name__)
 
 
-def plan_subnets(sampling: dict[str, Any]) -> pd.DataFrame:
-    """Draw the distinct subnets to measure, reproducibly from ``sampling.seed``."""
-    space = get_space(
+def _space(sampling: dict[str, Any]):
+    return get_space(
         sampling["space"],
         resolutions=sampling.get("resolutions", "seed"),
         width_mult=sampling.get("width_mult", 1.0),
     )
+
+
+def plan_subnets(sampling: dict[str, Any]) -> pd.DataFrame:
+    """Draw the distinct subnets to measure, reproducibly from ``sampling.seed``."""
+    space = _space(sampling)
     batch = space.sample_distinct_batch(int(sampling["num_subnets"]), seed=sampling.get("seed", 0))
     table = subnet_table(batch)
     table.insert(0, "space", space.name)
+    count = space.count()
     logger.info(
         "Planned %d distinct '%s' subnets (of %s in the space) at resolutions %s: "
         "%.0f-%.0f MMACs, %.2f-%.2f M params",
         len(table),
         space.name,
-        f"{space.count():.3g}",
+        f"{count:,}" if count < 10**6 else f"{count:.3g}",
         sorted(set(table["resolution"].tolist())),
         table["macs"].min() / 1e6,
         table["macs"].max() / 1e6,
@@ -35,3 +43,64 @@ def plan_subnets(sampling: dict[str, Any]) -> pd.DataFrame:
         table["params"].max() / 1e6,
     )
     return table
+
+
+def resolve_sampling_target(sampling: dict[str, Any]) -> SamplingTarget:
+    """Which dataset this run writes and how it measures (``hardware: auto`` names this
+    machine's device)."""
+    return SamplingTarget.from_params(sampling, space=_space(sampling).name)
+
+
+def measure_subnets(
+    plan: pd.DataFrame,
+    measured_so_far: dict[str, Callable[[], pd.DataFrame]],
+    target: SamplingTarget,
+    sampling: dict[str, Any],
+) -> Iterator[dict[str, Any]]:
+    """Measure the planned subnets the dataset lacks; every group of rows is yielded (and so
+    appended to the CSV) as soon as it is measured."""
+    existing = measured_so_far[target.name]() if target.name in measured_so_far else None
+    sidecar = None if existing is None else existing.attrs.get("sidecar")
+    archs = [
+        Arch.parse(text, width_mult=width)
+        for text, width in zip(plan["child_arch"], plan["width_mult"], strict=True)
+    ]
+    for kind, payload in measure_plan(
+        archs, existing, sidecar, target, progress=sampling.get("progress", True)
+    ):
+        if kind == "rows":
+            yield {f"{target.name}.csv": pd.DataFrame(payload)}
+        else:
+            yield {f"{target.name}.json": payload}
+
+
+def report_sampling(
+    raw_latency: dict[str, Callable[[], pd.DataFrame]], target: SamplingTarget
+) -> dict[str, Any]:
+    """Log and return the figures of the dataset this run wrote."""
+    frame = raw_latency[target.name]()
+    report = summarize_dataset(frame, frame.attrs.get("sidecar"))
+    session = report["last_session"]
+    probe = session.get("repeat_probe") or {}
+    latency = report["latency_ms"]
+    logger.info(
+        "Sampling done: %s holds %d subnets (%d measured now, %d already there); "
+        "latency %.2f-%.2f ms (median %.2f); %s subnets/min; repeat probe of %s subnets: "
+        "median difference %s (max %s)",
+        report["file"],
+        report["rows"],
+        session.get("measured", 0),
+        session.get("already_measured", 0),
+        latency["min"] or float("nan"),
+        latency["max"] or float("nan"),
+        latency["median"] or float("nan"),
+        session.get("subnets_per_minute"),
+        probe.get("subnets", 0),
+        _percent(probe.get("median_rel_diff")),
+        _percent(probe.get("max_rel_diff")),
+    )
+    return report
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"

@@ -1,18 +1,37 @@
-"""Sampling: choose subnets of a search space to measure."""
+"""Sampling: choose subnets of a search space and measure their latency into
+``data/01_raw/latency/<hardware>_<space>.csv`` (append-only, resumable)."""
 
 from kedro.pipeline import Pipeline, node
 
-from ofa_latency_kedro.pipelines.sampling.nodes import plan_subnets
+from ofa_latency_kedro.pipelines.sampling.nodes import (
+    measure_subnets,
+    plan_subnets,
+    report_sampling,
+    resolve_sampling_target,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
+            node(plan_subnets, "params:sampling", "sampling_plan", name="plan_subnets"),
             node(
-                plan_subnets,
-                inputs="params:sampling",
-                outputs="sampling_plan",
-                name="plan_subnets",
+                resolve_sampling_target,
+                "params:sampling",
+                "sampling_target",
+                name="resolve_sampling_target",
+            ),
+            node(
+                measure_subnets,
+                ["sampling_plan", "measured_so_far", "sampling_target", "params:sampling"],
+                "raw_latency",
+                name="measure_subnets",
+            ),
+            node(
+                report_sampling,
+                ["raw_latency", "sampling_target"],
+                "sampling_report",
+                name="report_sampling",
             ),
         ]
     )

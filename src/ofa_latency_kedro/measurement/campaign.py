@@ -1,0 +1,223 @@
+"""Building a latency dataset: measure a plan of subnets into one append-only CSV, resuming
+where an earlier run stopped, locally or on a Ray cluster."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ofa_latency_kedro.measurement.backends import get_backend
+from ofa_latency_kedro.measurement.log import row_key
+from ofa_latency_kedro.measurement.measurers import LocalMeasurer, RayMeasurer
+from ofa_latency_kedro.measurement.protocol import Protocol
+from ofa_latency_kedro.measurement.session import utc_now
+from ofa_latency_kedro.search_space import Arch
+
+logger = logging.getLogger(__name__)
+
+#: Protocol fields that change the values measured: a dataset keeps them for every row.
+VALUE_FIELDS = (
+    "batch_size",
+    "warmup_runs",
+    "rounds",
+    "runs_per_round",
+    "threads",
+    "fold_bn",
+    "statistic",
+    "reference",
+    "input_seed",
+)
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    address: str
+    resource: str
+    num_cpus: float = 1
+
+
+@dataclass(frozen=True)
+class SamplingTarget:
+    """Where and how a dataset is measured: ``<hardware>_<space>.csv`` with one backend and
+    protocol, in this process or on the Ray node that offers ``ray.resource``."""
+
+    hardware: str
+    space: str
+    backend: str
+    protocol: Protocol
+    lut_dir: str | None = None
+    ray: RaySettings | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.hardware}_{self.space}"
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], space: str) -> SamplingTarget:
+        """Read the ``sampling`` parameters; ``hardware: auto`` names this machine's device."""
+        backend = params.get("backend", "torch-cpu")
+        protocol = Protocol.from_dict(params.get("protocol"))
+        lut_dir = params.get("lut_dir")
+        lut_dir = None if lut_dir is None else str(Path(lut_dir).resolve())
+        ray_params = params.get("ray") or {}
+        hardware = params.get("hardware", "auto")
+        ray = None
+        if ray_params.get("address"):
+            if hardware in (None, "auto"):
+                raise ValueError(
+                    "sampling.hardware must name the device when measuring on Ray "
+                    "(sampling.ray.address is set): tasks go to the node that offers the "
+                    "resource 'hw:<hardware>'"
+                )
+            ray = RaySettings(
+                address=str(ray_params["address"]),
+                resource=ray_params.get("resource") or f"hw:{hardware}",
+                num_cpus=float(ray_params.get("num_cpus", 1)),
+            )
+        if hardware in (None, "auto"):
+            hardware = get_backend(backend, protocol, lut_dir=lut_dir).default_hardware_name()
+        if not isinstance(hardware, str) or not hardware or "/" in hardware:
+            raise ValueError(f"sampling.hardware must be a file-name-safe name, got {hardware!r}")
+        return cls(hardware, space, backend, protocol, lut_dir, ray)
+
+    def measurer(self, protocol: Protocol | None = None) -> LocalMeasurer | RayMeasurer:
+        protocol = protocol or self.protocol
+        if self.ray is None:
+            return LocalMeasurer(self.backend, protocol, lut_dir=self.lut_dir)
+        return RayMeasurer(
+            self.backend,
+            protocol,
+            address=self.ray.address,
+            resource=self.ray.resource,
+            lut_dir=self.lut_dir,
+            num_cpus=self.ray.num_cpus,
+        )
+
+
+def check_resumable(
+    sidecar: dict[str, Any] | None, target: SamplingTarget, protocol: Protocol, width_mult: float
+) -> None:
+    """Refuse to append rows measured differently from the rows already in the dataset."""
+    if not sidecar:
+        return
+    problems = []
+    if sidecar.get("backend") != target.backend:
+        problems.append(f"backend {sidecar.get('backend')!r} (now {target.backend!r})")
+    if sidecar.get("width_mult") not in (None, width_mult):
+        problems.append(f"width_mult {sidecar.get('width_mult')} (now {width_mult})")
+    stored = sidecar.get("protocol") or {}
+    current = protocol.to_dict()
+    for field in VALUE_FIELDS:
+        if field in stored and stored[field] != current[field]:
+            problems.append(f"protocol.{field} {stored[field]!r} (now {current[field]!r})")
+    if problems:
+        raise ValueError(
+            f"dataset '{target.name}' was measured with {'; '.join(problems)}. Rows measured "
+            "differently must not share a file: keep the earlier settings, or give this run "
+            "another sampling.hardware name"
+        )
+
+
+def _with_stored_reference(protocol: Protocol, sidecar: dict[str, Any] | None) -> Protocol:
+    """A resumed dataset keeps the reference latency its first run measured."""
+    stored = (sidecar or {}).get("protocol") or {}
+    if protocol.reference_ms is None and stored.get("reference_ms"):
+        return replace(protocol, reference_ms=float(stored["reference_ms"]))
+    return protocol
+
+
+def measure_plan(
+    plan: Sequence[Arch],
+    existing: pd.DataFrame | None,
+    sidecar: dict[str, Any] | None,
+    target: SamplingTarget,
+    *,
+    progress: bool | None = True,
+) -> Iterator[tuple[str, Any]]:
+    """Measure the subnets of ``plan`` that ``existing`` lacks, yielding ``("sidecar", dict)``
+    before and after, and ``("rows", list_of_rows)`` as soon as each group is measured."""
+    width = plan[0].width_mult if plan else 1.0
+    done = {row_key(row) for row in existing.to_dict("records")} if existing is not None else set()
+    todo = [arch for arch in plan if arch.canonical_key not in done]
+    protocol = _with_stored_reference(target.protocol, sidecar)
+    with target.measurer(protocol) as measurer:
+        descriptor = measurer.start()
+        settled = measurer.protocol
+        check_resumable(sidecar, target, settled, width)
+        session: dict[str, Any] = {
+            "started_at": utc_now(),
+            "status": "running",
+            "planned": len(plan),
+            "already_measured": len(plan) - len(todo),
+            "measured": 0,
+            "ray_address": None if target.ray is None else target.ray.address,
+            "hostname": descriptor.get("hostname"),
+        }
+        record = {
+            "name": target.name,
+            "hardware": target.hardware,
+            "space": target.space,
+            "backend": target.backend,
+            "width_mult": width,
+            "lut_dir": target.lut_dir,
+            "protocol": settled.to_dict(),
+            "descriptor": descriptor,
+            "sessions": [*(sidecar or {}).get("sessions", []), session],
+        }
+        logger.info(
+            "Measuring %d of %d planned '%s' subnets with %s on %s (%d already in %s.csv)%s",
+            len(todo),
+            len(plan),
+            target.space,
+            target.backend,
+            target.hardware,
+            len(plan) - len(todo),
+            target.name,
+            "" if target.ray is None else f" via Ray at {target.ray.address}",
+        )
+        yield "sidecar", copy.deepcopy(record)
+        started = time.perf_counter()
+        rows: list[dict[str, Any]] = []
+        for group in measurer.iter_groups(
+            todo, hardware=target.hardware, space=target.space, progress=progress
+        ):
+            rows.extend(group)
+            yield "rows", group
+        seconds = time.perf_counter() - started
+        probe = measurer.probe(rows, hardware=target.hardware, space=target.space)
+        session.update(
+            status="complete",
+            finished_at=utc_now(),
+            measured=len(rows),
+            seconds=round(seconds, 3),
+            subnets_per_minute=round(len(rows) / seconds * 60, 2) if rows and seconds > 0 else None,
+            repeat_probe=probe,
+        )
+        yield "sidecar", copy.deepcopy(record)
+
+
+def summarize_dataset(frame: pd.DataFrame, sidecar: dict[str, Any] | None) -> dict[str, Any]:
+    """The figures a sampling run ends with: size, latency range, throughput and noise."""
+    session = ((sidecar or {}).get("sessions") or [{}])[-1]
+    latency = frame["latency"].astype(float) if len(frame) else pd.Series(dtype=float)
+    return {
+        "file": frame.attrs.get("source"),
+        "hardware": (sidecar or {}).get("hardware"),
+        "space": (sidecar or {}).get("space"),
+        "backend": (sidecar or {}).get("backend"),
+        "rows": len(frame),
+        "latency_ms": {
+            "min": float(latency.min()) if len(latency) else None,
+            "median": float(latency.median()) if len(latency) else None,
+            "max": float(latency.max()) if len(latency) else None,
+        },
+        "protocol": (sidecar or {}).get("protocol"),
+        "last_session": session,
+    }
