@@ -24,6 +24,30 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def mlflow_store(tmp_path_factory) -> str:
+    """Every MLflow run of the tests goes to a temporary SQLite store, never the project's."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+@pytest.fixture(autouse=True)
+def isolated_mlflow(mlflow_store: str):
+    """No test leaves an MLflow run open or the tracking URI pointing elsewhere (an
+    in-process Kedro session points it at its project's store)."""
+    yield
+    import mlflow
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(mlflow_store)
+    mlflow.set_experiment("Default")
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """The read-only ``shared`` folder beside the checkout (``OFA_SHARED_DIR`` overrides)."""
@@ -63,9 +87,11 @@ def kedro_command(*args: str) -> list[str]:
     return [str(Path(sys.executable).with_name("kedro")), *args]
 
 
-def kedro(project: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+def kedro(
+    project: Path, *args: str, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run the ``kedro`` CLI of this environment in ``project``, as a user would."""
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "200"}
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "200", **(env or {})}
     return subprocess.run(
         kedro_command(*args),
         check=False,

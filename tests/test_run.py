@@ -24,15 +24,27 @@ def test_every_pipeline_is_registered():
 
 
 @pytest.mark.slow
-def test_default_run_on_tiny_parameters(project_copy: Path):
+def test_default_run_on_tiny_parameters(project_copy: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(
+        project_copy
+    )  # relative paths (data/, mlflow.db) resolve there, as in a user's run
     bootstrap_project(project_copy)
-    runtime = {"sampling": {"hardware": "smoke", "num_subnets": 5, "protocol": FAST_PROTOCOL}}
+    runtime = {
+        "sampling": {"hardware": "smoke", "num_subnets": 40, "protocol": FAST_PROTOCOL},
+        "training": {"config": {"epochs": 5}},
+    }
     with KedroSession.create(project_path=project_copy, runtime_params=runtime) as session:
         session.run()
-    plan = pd.read_csv(project_copy / "data" / "02_intermediate" / "sampling_plan.csv")
-    assert len(plan) == 5
-    measured = pd.read_csv(project_copy / "data" / "01_raw" / "latency" / "smoke_ofa.csv")
+    data = project_copy / "data"
+    plan = pd.read_csv(data / "02_intermediate" / "sampling_plan.csv")
+    assert len(plan) == 40
+    measured = pd.read_csv(data / "01_raw" / "latency" / "smoke_ofa.csv")
     assert sorted(measured["child_arch"]) == sorted(plan["child_arch"])
+    assert (data / "06_models" / "predictors" / "smoke_ofa.pt").is_file()
+    metrics = pd.read_csv(data / "08_reporting" / "predictor_metrics.csv")
+    assert metrics["dataset"].tolist() == ["smoke_ofa"]
+    assert (data / "08_reporting" / "plots" / "smoke_ofa_parity.png").is_file()
+    assert (project_copy / "mlflow.db").is_file()
 
 
 @pytest.mark.slow

@@ -22,6 +22,9 @@ _PUBLIC_API = {
     "net_config": "ofa_latency_kedro.search_space",
     "measure": "ofa_latency_kedro.measurement",
     "Protocol": "ofa_latency_kedro.measurement",
+    "load_latency_csv": "ofa_latency_kedro.encoding",
+    "train_predictor": "ofa_latency_kedro.predictors",
+    "LatencyPredictor": "ofa_latency_kedro.predictors",
 }
 
 __all__ = [  # grouped as in the public API of the design
@@ -35,6 +38,9 @@ __all__ = [  # grouped as in the public API of the design
     "net_config",
     "measure",
     "Protocol",
+    "load_latency_csv",
+    "train_predictor",
+    "LatencyPredictor",
 ]
 
 

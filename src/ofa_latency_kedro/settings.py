@@ -9,6 +9,7 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "config_patterns": {
-        "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
+        # hardware.yml (the hardware registry) is read as the parameter `hardware`.
+        "parameters": ["parameters*", "parameters*/**", "**/parameters*", "hardware*"],
     },
 }

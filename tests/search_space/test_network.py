@@ -170,3 +170,28 @@ def test_latency_structure_only_depends_on_the_canonical_subnet():
     respelled = arch.replace(ks=(3, 3, 7, 7) + arch.ks[4:])
     assert net_config(arch) == net_config(respelled)
     assert subnet_stats(arch)["macs"] == subnet_stats(respelled)["macs"]
+
+
+def test_the_lookup_path_equals_the_closed_form():
+    from ofa_latency_kedro.search_space.network import block_cost_table
+
+    batch = ArchBatch.concatenate(
+        [
+            get_space("ofa", resolutions="ofa").sample_batch(400, seed=0),
+            get_space("compofa-elastic", width_mult=1.2, resolutions="ofa").sample_batch(
+                400, seed=1
+            ),
+        ]
+    )
+    exact, looked_up = cost_table(batch), block_cost_table(batch)
+    for name in (
+        "block_macs",
+        "block_params",
+        "block_activations",
+        "stem_macs",
+        "stem_params",
+        "head_macs",
+        "head_params",
+    ):
+        assert np.array_equal(getattr(exact, name), getattr(looked_up, name)), name
+    assert looked_up.macs is None

@@ -1,15 +1,16 @@
 """The folder of latency CSVs (``data/01_raw/latency``), one file per (hardware, space).
 
-Loading gives ``{name: load function}``, like Kedro's ``PartitionedDataset``, so a node reads
-only the files it needs. Saving *appends*: ``{"<name>.csv": rows}`` adds rows whose subnets
+Loading gives ``{name: LatencyFile}``, like Kedro's ``PartitionedDataset`` gives load
+functions: calling one reads the file as written (for resuming a measurement), its ``path``
+lets `load_latency_csv` validate it. Saving *appends*: ``{"<name>.csv": rows}`` adds rows whose subnets
 are not in the file yet and ``{"<name>.json": sidecar}`` replaces the sidecar atomically, which
 lets a generator node flush every measured row the moment it exists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from functools import partial
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,22 @@ from kedro.io import AbstractDataset, DatasetError
 from ofa_latency_kedro.measurement.log import LatencyLog
 
 
-class LatencyFolderDataset(
-    AbstractDataset[dict[str, Callable[[], pd.DataFrame]], Mapping[str, Any]]
-):
+@dataclass(frozen=True)
+class LatencyFile:
+    """One latency CSV of the folder: call it for its rows as written, with the sidecar in
+    ``attrs``; validated reading goes through `load_latency_csv` on ``path``."""
+
+    path: Path
+
+    def __call__(self) -> pd.DataFrame:
+        log = LatencyLog(self.path)
+        frame = log.read()
+        frame.attrs["source"] = str(log.path)
+        frame.attrs["sidecar"] = log.read_sidecar()
+        return frame
+
+
+class LatencyFolderDataset(AbstractDataset[dict[str, LatencyFile], Mapping[str, Any]]):
     def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
         self._path = Path(path)
         self._logs: dict[str, LatencyLog] = {}
@@ -32,19 +46,10 @@ class LatencyFolderDataset(
             self._logs[name] = LatencyLog(self._path / f"{name}.csv")
         return self._logs[name]
 
-    def _read(self, name: str) -> pd.DataFrame:
-        log = self._log(name)
-        frame = log.read()
-        frame.attrs["source"] = str(log.path)
-        frame.attrs["sidecar"] = log.read_sidecar()
-        return frame
-
-    def load(self) -> dict[str, Callable[[], pd.DataFrame]]:
+    def load(self) -> dict[str, LatencyFile]:
         if not self._path.is_dir():
             return {}
-        return {
-            path.stem: partial(self._read, path.stem) for path in sorted(self._path.glob("*.csv"))
-        }
+        return {path.stem: LatencyFile(path) for path in sorted(self._path.glob("*.csv"))}
 
     def save(self, data: Mapping[str, Any]) -> None:
         for filename, value in data.items():

@@ -11,10 +11,12 @@ than two passes cancels out. ``benchmarks/measurement_noise.py`` measures the ef
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+
+from ofa_latency_kedro.settings_dict import from_settings
 
 STATISTICS = ("median", "min", "mean")
 
@@ -104,14 +106,7 @@ class Protocol:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> Protocol:
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown protocol field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
-        return cls(**values)
+        return from_settings(cls, values, "protocol")
 
     @property
     def resolved_threads(self) -> int:

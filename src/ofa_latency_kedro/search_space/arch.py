@@ -13,7 +13,7 @@ import json
 import numbers
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ofa_latency_kedro.search_space.constants import (
@@ -35,6 +35,12 @@ MAX_ARCH_TEXT_LENGTH = 4096
 _SEED_KEYS = ("wid", "ks", "e", "d", "r")
 _KNOWN_KEYS = frozenset((*_SEED_KEYS, "width_mult"))
 _LOOKS_LIKE_JSON = re.compile(r'^\{\s*"')
+#: The seed's exact spelling (only known keys, integers, lists and None): read as JSON, which
+#: is ~10x faster than ``ast.literal_eval`` and gives the same dict for text of this shape.
+_SEED_LITERAL = re.compile(
+    r"^\{'wid': None, 'ks': \[[0-9, ]*\], 'e': \[[0-9, ]*\], 'd': \[[0-9, ]*\], "
+    r"'r': \[[0-9]+\]\}$"
+)
 
 
 class ArchError(ValueError):
@@ -56,6 +62,8 @@ def _snippet(value: Any, limit: int = 80) -> str:
 
 
 def _as_int(field: str, value: Any) -> int:
+    if type(value) is int:  # the common case, without the slower abstract-class checks
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ArchError(
             f"field '{field}' must be an integer, got {_snippet(value)}",
@@ -145,6 +153,8 @@ def parse_arch_text(text: str | bytes) -> dict[str, Any]:
             value=text[:80],
         )
     stripped = text.strip()
+    if _SEED_LITERAL.match(stripped):
+        return json.loads(stripped.replace("'", '"').replace("None", "null"))
     readers = (
         (json.loads, ast.literal_eval) if _LOOKS_LIKE_JSON.match(stripped) else (ast.literal_eval,)
     )
@@ -180,6 +190,8 @@ class Arch:
     d: tuple[int, ...]
     r: int
     width_mult: float = 1.0
+    #: ks + e + d + (r,) in one tuple, for stacking many archs into arrays quickly.
+    genes: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ks", _int_tuple("ks", self.ks, NUM_BLOCKS, KERNEL_CHOICES))
@@ -187,6 +199,7 @@ class Arch:
         object.__setattr__(self, "d", _int_tuple("d", self.d, NUM_STAGES, DEPTH_CHOICES))
         object.__setattr__(self, "r", _resolution(self.r))
         object.__setattr__(self, "width_mult", _width(self.width_mult))
+        object.__setattr__(self, "genes", (*self.ks, *self.e, *self.d, self.r))
 
     @classmethod
     def parse(

@@ -3,13 +3,24 @@ prediction work on whole populations at once instead of one Python dict at a tim
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from ofa_latency_kedro.search_space.arch import Arch, ArchLike
 from ofa_latency_kedro.search_space.constants import MAX_DEPTH, NUM_BLOCKS, NUM_STAGES
+
+#: The columns that hold a batch in a table (`ArchBatch.to_frame` / `from_frame`).
+ARCH_COLUMNS = (
+    *(f"ks_{i}" for i in range(NUM_BLOCKS)),
+    *(f"e_{i}" for i in range(NUM_BLOCKS)),
+    *(f"d_{s}" for s in range(NUM_STAGES)),
+    "r",
+    "width_mult",
+)
 
 _BLOCK_POSITION = np.arange(NUM_BLOCKS) % MAX_DEPTH
 _BLOCK_STAGE = np.arange(NUM_BLOCKS) // MAX_DEPTH
@@ -46,15 +57,48 @@ class ArchBatch:
     @classmethod
     def from_archs(cls, archs: Iterable[ArchLike], *, width_mult: float | None = None) -> ArchBatch:
         """Parse and stack archs given in any form `Arch.parse` accepts."""
-        parsed = [Arch.parse(a, width_mult=width_mult) for a in archs]
+        parsed = [
+            a if type(a) is Arch and width_mult is None else Arch.parse(a, width_mult=width_mult)
+            for a in archs
+        ]
         n = len(parsed)
+        width = 2 * NUM_BLOCKS + NUM_STAGES + 1
+        genes = np.fromiter(
+            itertools.chain.from_iterable(a.genes for a in parsed),
+            dtype=np.int64,
+            count=n * width,
+        ).reshape(n, width)
         return cls(
-            ks=np.array([a.ks for a in parsed], dtype=np.int64).reshape(n, NUM_BLOCKS),
-            e=np.array([a.e for a in parsed], dtype=np.int64).reshape(n, NUM_BLOCKS),
-            d=np.array([a.d for a in parsed], dtype=np.int64).reshape(n, NUM_STAGES),
-            r=np.array([a.r for a in parsed], dtype=np.int64),
+            ks=genes[:, :NUM_BLOCKS],
+            e=genes[:, NUM_BLOCKS : 2 * NUM_BLOCKS],
+            d=genes[:, 2 * NUM_BLOCKS : 2 * NUM_BLOCKS + NUM_STAGES],
+            r=genes[:, -1],
             width_mult=np.array([a.width_mult for a in parsed], dtype=np.float64),
         )
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> ArchBatch:
+        """The batch held in a table's `ARCH_COLUMNS` (no per-row parsing)."""
+        missing = [c for c in ARCH_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"table has no arch columns {', '.join(missing[:5])}"
+                f"{' ...' if len(missing) > 5 else ''}; build it with ArchBatch.to_frame"
+            )
+        return cls(
+            ks=frame[[f"ks_{i}" for i in range(NUM_BLOCKS)]].to_numpy(dtype=np.int64),
+            e=frame[[f"e_{i}" for i in range(NUM_BLOCKS)]].to_numpy(dtype=np.int64),
+            d=frame[[f"d_{s}" for s in range(NUM_STAGES)]].to_numpy(dtype=np.int64),
+            r=frame["r"].to_numpy(dtype=np.int64),
+            width_mult=frame["width_mult"].to_numpy(dtype=np.float64),
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """The batch as `ARCH_COLUMNS` of a table, one row per subnet."""
+        return pd.DataFrame(
+            np.concatenate([self.ks, self.e, self.d, self.r[:, None]], axis=1),
+            columns=list(ARCH_COLUMNS[:-1]),
+        ).assign(width_mult=self.width_mult)
 
     @classmethod
     def concatenate(cls, batches: Sequence[ArchBatch]) -> ArchBatch:

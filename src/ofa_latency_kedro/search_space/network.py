@@ -9,6 +9,7 @@ over whole batches, without building any module.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,9 @@ from ofa_latency_kedro.search_space.constants import (
     BN_MOMENTUM,
     CHANNEL_DIVISIBLE,
     DROPOUT_RATE,
+    EXPAND_CHOICES,
     FIRST_BLOCK_ACTIVATION,
+    KERNEL_CHOICES,
     MAX_DEPTH,
     NUM_BLOCKS,
     NUM_CLASSES,
@@ -153,18 +156,21 @@ class CostTable:
     for one image, and trainable parameters (BatchNorm affine included).
 
     ``block_*`` are (n, 20) with zeros for inactive blocks; ``stem_*`` cover the first conv and
-    first block, ``head_*`` the final expand, feature mix and classifier. ``macs`` is the figure
-    OFA's profiler reports: it sums layer counts in float32, in module order, so it can differ
-    from the exact ``macs_exact`` by a few units in the last float32 place (< 1e-7 relative).
+    first block, ``head_*`` the final expand, feature mix and classifier. ``block_activations``
+    counts the elements a block moves for one image: its input plus the output of each of its
+    convolutions. ``macs`` is the figure OFA's profiler reports: it sums layer counts in
+    float32, in module order, so it can differ from the exact ``macs_exact`` by a few units in
+    the last float32 place (< 1e-7 relative).
     """
 
     block_macs: np.ndarray
     block_params: np.ndarray
+    block_activations: np.ndarray
     stem_macs: np.ndarray
     stem_params: np.ndarray
     head_macs: np.ndarray
     head_params: np.ndarray
-    macs: np.ndarray
+    macs: np.ndarray | None
 
     @property
     def macs_exact(self) -> np.ndarray:
@@ -176,14 +182,19 @@ class CostTable:
 
 
 def _widths_by_row(width_mult: np.ndarray) -> dict[str, np.ndarray]:
-    per_width = {w: SupernetWidths.for_width(w) for w in np.unique(width_mult).tolist()}
-    rows = [per_width[w] for w in width_mult.tolist()]
+    """Channel widths of every row, looked up per distinct width (there are at most two)."""
+    distinct, row_width = np.unique(width_mult, return_inverse=True)
+    tables = [SupernetWidths.for_width(float(w)) for w in distinct]
+
+    def column(values: list[Any]) -> np.ndarray:
+        return np.asarray(values, dtype=np.int64)[row_width]
+
     return {
-        "first_conv": np.array([w.first_conv for w in rows], dtype=np.int64),
-        "first_block": np.array([w.first_block for w in rows], dtype=np.int64),
-        "stages": np.array([w.stages for w in rows], dtype=np.int64).reshape(len(rows), NUM_STAGES),
-        "final_expand": np.array([w.final_expand for w in rows], dtype=np.int64),
-        "feature_mix": np.array([w.feature_mix for w in rows], dtype=np.int64),
+        "first_conv": column([w.first_conv for w in tables]),
+        "first_block": column([w.first_block for w in tables]),
+        "stages": column([w.stages for w in tables]).reshape(len(width_mult), NUM_STAGES),
+        "final_expand": column([w.final_expand for w in tables]),
+        "feature_mix": column([w.feature_mix for w in tables]),
     }
 
 
@@ -191,59 +202,66 @@ class _OFAProfilerSum:
     """OFA's ``flops_counter.profile`` total: each layer's count stored in float32 and added
     in module order into a float32 accumulator."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, enabled: bool = True) -> None:
+        self.enabled = enabled
         self.total = np.zeros(n, dtype=np.float32)
 
     def add(self, layer_macs: np.ndarray) -> np.ndarray:
-        self.total = self.total + layer_macs.astype(np.float32)
+        if self.enabled:
+            self.total = self.total + layer_macs.astype(np.float32)
         return layer_macs
 
 
-def cost_table(batch: ArchBatch) -> CostTable:
-    """Parameters and MACs of every layer group of every subnet of ``batch``, in closed form."""
+def cost_table(batch: ArchBatch, *, ofa_macs: bool = True) -> CostTable:
+    """Parameters, MACs and activations of every block of every subnet of ``batch``, in
+    closed form (vectorised over the rows; the 20 blocks are a short loop). ``ofa_macs=False``
+    skips OFA's float32 total (``macs`` is then None), which encoders do not need."""
     n = len(batch)
     widths = _widths_by_row(batch.width_mult)
-    profiler = _OFAProfilerSum(n)
+    profiler = _OFAProfilerSum(n, enabled=ofa_macs)
     size = conv_output_size(batch.r, 2)
+    area = size * size
     c0, c1 = widths["first_conv"], widths["first_block"]
     # First conv (3x3, stride 2, BN) and first block (depthwise 3x3 + pointwise, BN each).
     stem_macs = (
-        profiler.add(27 * c0 * size**2)
-        + profiler.add(9 * c0 * size**2)
-        + profiler.add(c0 * c1 * size**2)
+        profiler.add(27 * c0 * area) + profiler.add(9 * c0 * area) + profiler.add(c0 * c1 * area)
     )
     stem_params = (27 * c0 + 2 * c0) + (9 * c0 + 2 * c0) + (c0 * c1 + 2 * c1)
 
     active = batch.active_mask
     block_macs = np.zeros((n, NUM_BLOCKS), dtype=np.int64)
     block_params = np.zeros((n, NUM_BLOCKS), dtype=np.int64)
+    block_activations = np.zeros((n, NUM_BLOCKS), dtype=np.int64)
     channels = c1
     for stage in range(NUM_STAGES):
         out_channels = widths["stages"][:, stage]
         for j in range(MAX_DEPTH):
             i = stage * MAX_DEPTH + j
             on = active[:, i]
-            stride = STAGE_STRIDES[stage] if j == 0 else 1
-            out_size = conv_output_size(size, stride)
+            out_size = conv_output_size(size, STAGE_STRIDES[stage] if j == 0 else 1)
+            out_area = out_size * out_size
             k = batch.ks[:, i]
             mid = _make_divisible_array(channels * batch.e[:, i])
-            macs = profiler.add(np.where(on, channels * mid * size**2, 0))
-            macs = macs + profiler.add(np.where(on, k**2 * mid * out_size**2, 0))
-            params = (channels * mid + 2 * mid) + (k**2 * mid + 2 * mid)
+            macs = profiler.add(np.where(on, channels * mid * area, 0))
+            macs = macs + profiler.add(np.where(on, k * k * mid * out_area, 0))
+            params = (channels + k * k + 4) * mid
+            activations = (channels + mid) * area + (mid + out_channels) * out_area
             if STAGE_USES_SE[stage]:
                 se = _make_divisible_array(mid // SE_REDUCTION)
-                macs = macs + profiler.add(np.where(on, mid * se, 0))
-                macs = macs + profiler.add(np.where(on, se * mid, 0))
-                params = params + (mid * se + se) + (se * mid + mid)
-            macs = macs + profiler.add(np.where(on, mid * out_channels * out_size**2, 0))
-            params = params + (mid * out_channels + 2 * out_channels)
+                se_macs = np.where(on, mid * se, 0)  # each of two 1x1 convolutions, pooled input
+                macs = macs + profiler.add(se_macs) + profiler.add(se_macs)
+                params = params + 2 * mid * se + se + mid
+                activations = activations + se + mid
+            macs = macs + profiler.add(np.where(on, mid * out_channels * out_area, 0))
+            params = params + mid * out_channels + 2 * out_channels
             block_macs[:, i] = macs
             block_params[:, i] = np.where(on, params, 0)
+            block_activations[:, i] = np.where(on, activations, 0)
             if j == 0:
-                channels, size = out_channels, out_size
+                channels, size, area = out_channels, out_size, out_area
     final, mix = widths["final_expand"], widths["feature_mix"]
     head_macs = (
-        profiler.add(channels * final * size**2)
+        profiler.add(channels * final * area)
         + profiler.add(final * mix)
         + profiler.add(mix * NUM_CLASSES)
     )
@@ -251,11 +269,72 @@ def cost_table(batch: ArchBatch) -> CostTable:
     return CostTable(
         block_macs=block_macs,
         block_params=block_params,
+        block_activations=block_activations,
         stem_macs=stem_macs,
         stem_params=stem_params,
         head_macs=head_macs,
         head_params=head_params,
-        macs=profiler.total.astype(np.int64),
+        macs=profiler.total.astype(np.int64) if ofa_macs else None,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _costs_at(width_mult: float, resolution: int) -> tuple[np.ndarray, ...]:
+    """Every block's costs for each (kernel, expand) at one width and resolution, as (20, 3, 3)
+    tables of MACs, parameters and activations, plus the stem's and head's MACs and
+    parameters; computed by `cost_table` itself on the nine subnets that use one (kernel,
+    expand) in all 20 blocks."""
+    grid = [(k, e) for k in KERNEL_CHOICES for e in EXPAND_CHOICES]
+    batch = ArchBatch(
+        ks=np.array([[k] * NUM_BLOCKS for k, _ in grid]),
+        e=np.array([[e] * NUM_BLOCKS for _, e in grid]),
+        d=np.full((len(grid), NUM_STAGES), MAX_DEPTH),
+        r=np.full(len(grid), resolution),
+        width_mult=np.full(len(grid), width_mult),
+    )
+    costs = cost_table(batch, ofa_macs=False)
+
+    def table(values: np.ndarray) -> np.ndarray:
+        return values.T.reshape(NUM_BLOCKS, len(KERNEL_CHOICES), len(EXPAND_CHOICES))
+
+    return (
+        table(costs.block_macs),
+        table(costs.block_params),
+        table(costs.block_activations),
+        np.array(
+            [costs.stem_macs[0], costs.stem_params[0], costs.head_macs[0], costs.head_params[0]]
+        ),
+    )
+
+
+_KERNEL_POSITION = np.zeros(max(KERNEL_CHOICES) + 1, dtype=np.int64)
+_KERNEL_POSITION[list(KERNEL_CHOICES)] = np.arange(len(KERNEL_CHOICES))
+_EXPAND_POSITION = np.zeros(max(EXPAND_CHOICES) + 1, dtype=np.int64)
+_EXPAND_POSITION[list(EXPAND_CHOICES)] = np.arange(len(EXPAND_CHOICES))
+
+
+def block_cost_table(batch: ArchBatch) -> CostTable:
+    """`cost_table` without OFA's float32 total, by table lookup: a block's costs depend only
+    on its position, kernel, expand ratio, and the subnet's width and resolution, so a few
+    cached tables answer whole populations with one gather each."""
+    codes = np.rint(batch.width_mult * 10).astype(np.int64) * 1000 + batch.r
+    distinct, row_pair = np.unique(codes, return_inverse=True)
+    tables = [_costs_at(code // 1000 / 10, code % 1000) for code in distinct.tolist()]
+    macs, params, activations = (np.stack([t[q] for t in tables]) for q in range(3))
+    fixed = np.stack([t[3] for t in tables])[row_pair.reshape(-1)]
+    choices = len(KERNEL_CHOICES) * len(EXPAND_CHOICES)
+    flat = (row_pair.reshape(-1, 1) * NUM_BLOCKS + np.arange(NUM_BLOCKS)) * choices
+    flat += _KERNEL_POSITION[batch.ks] * len(EXPAND_CHOICES) + _EXPAND_POSITION[batch.e]
+    flat[~batch.active_mask] = -1  # points at an appended zero
+    return CostTable(
+        block_macs=np.append(macs, 0).take(flat),
+        block_params=np.append(params, 0).take(flat),
+        block_activations=np.append(activations, 0).take(flat),
+        stem_macs=fixed[:, 0],
+        stem_params=fixed[:, 1],
+        head_macs=fixed[:, 2],
+        head_params=fixed[:, 3],
+        macs=None,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -17,6 +18,12 @@ import pytest
 from tests.conftest import FAST_PROTOCOL, kedro, params_arg
 
 DEVICE = "test-box"
+#: The test cluster and its drivers share one token (Ray 2.59+ authenticates local clusters).
+RAY_ENV = {
+    "RAY_AUTH_MODE": "token",
+    "RAY_AUTH_TOKEN": secrets.token_hex(16),
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
 
 
 def free_port() -> int:
@@ -26,7 +33,7 @@ def free_port() -> int:
 
 
 def ray_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, **RAY_ENV}
     ray = str(Path(sys.executable).with_name("ray"))
     return subprocess.run(
         [ray, *args], check=False, capture_output=True, text=True, env=env, timeout=180
@@ -54,6 +61,11 @@ def ray_cluster(tmp_path_factory) -> Iterator[str]:
         ray_cli("stop", "--force")
 
 
+def sampling_run(project: Path, params: str):
+    """``kedro run --pipelines sampling`` with the test cluster's Ray settings."""
+    return kedro(project, "run", "--pipelines", "sampling", "--params", params, env=RAY_ENV)
+
+
 def sampling_params(address: str, hardware: str = DEVICE, **extra: str) -> str:
     values = {
         "hardware": hardware,
@@ -68,9 +80,7 @@ def sampling_params(address: str, hardware: str = DEVICE, **extra: str) -> str:
 
 @pytest.mark.slow
 def test_measurement_runs_as_ray_tasks_on_the_device_node(project_copy: Path, ray_cluster: str):
-    result = kedro(
-        project_copy, "run", "--pipelines", "sampling", "--params", sampling_params(ray_cluster)
-    )
+    result = sampling_run(project_copy, sampling_params(ray_cluster))
     assert result.returncode == 0, result.stdout + result.stderr
     folder = project_copy / "data" / "01_raw" / "latency"
     frame = pd.read_csv(folder / f"{DEVICE}_compofa.csv")
@@ -88,13 +98,8 @@ def test_measurement_runs_as_ray_tasks_on_the_device_node(project_copy: Path, ra
     assert session["measured"] == 10
     assert session["repeat_probe"]["subnets"] == 2
 
-    again = kedro(
-        project_copy,
-        "run",
-        "--pipelines",
-        "sampling",
-        "--params",
-        sampling_params(ray_cluster).replace("num_subnets=10", "num_subnets=14"),
+    again = sampling_run(
+        project_copy, sampling_params(ray_cluster).replace("num_subnets=10", "num_subnets=14")
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(pd.read_csv(folder / f"{DEVICE}_compofa.csv")) == 14
@@ -102,14 +107,7 @@ def test_measurement_runs_as_ray_tasks_on_the_device_node(project_copy: Path, ra
 
 @pytest.mark.slow
 def test_a_device_no_node_offers_is_named(project_copy: Path, ray_cluster: str):
-    result = kedro(
-        project_copy,
-        "run",
-        "--pipelines",
-        "sampling",
-        "--params",
-        sampling_params(ray_cluster, hardware="jetson-orin"),
-    )
+    result = sampling_run(project_copy, sampling_params(ray_cluster, hardware="jetson-orin"))
     assert result.returncode != 0
     output = " ".join((result.stdout + result.stderr).split())
     assert "offers the resource 'hw:jetson-orin'" in output
@@ -119,9 +117,7 @@ def test_a_device_no_node_offers_is_named(project_copy: Path, ray_cluster: str):
 @pytest.mark.slow
 def test_an_unreachable_cluster_is_named(project_copy: Path):
     address = f"127.0.0.1:{free_port()}"
-    result = kedro(
-        project_copy, "run", "--pipelines", "sampling", "--params", sampling_params(address)
-    )
+    result = sampling_run(project_copy, sampling_params(address))
     assert result.returncode != 0
     output = " ".join((result.stdout + result.stderr).split())
     assert f"cannot reach the Ray cluster at {address}" in output

@@ -1,8 +1,19 @@
-"""The encoding pipeline. Registered by the foundation so that `kedro run --pipelines encoding`
-and kedro-viz know it; its nodes arrive with the encoding capability."""
+"""Encoding: read every latency CSV of data/01_raw/latency, validate, merge repeated
+measurements and split train/val/test without leaking a subnet across sides."""
 
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Pipeline, node
+
+from ofa_latency_kedro.pipelines.encoding.nodes import build_model_input
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([])
+    return Pipeline(
+        [
+            node(
+                build_model_input,
+                ["raw_latency", "params:encoding", "params:hardware"],
+                ["latency_model_input", "encoding_report"],
+                name="build_model_input",
+            )
+        ]
+    )

@@ -1,0 +1,91 @@
+"""The hardware registry (``conf/base/hardware.yml``): what is known about each device a
+dataset comes from. Unknown values are None and stay None: a feature that needs one says so
+instead of reading it as 0."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ofa_latency_kedro.encoding.encoders import SEED_HARDWARE_FEATURES
+
+HARDWARE_FIELDS = (
+    "kind",
+    "description",
+    "cuda_cores",
+    "sms",
+    "cores",
+    "memory_gb",
+    "bandwidth_gb_s",
+    "peak_tflops",
+    "batch_size",
+    "backend",
+    "width_mult",
+)
+KINDS = ("cpu", "gpu", "mobile", "lut")
+
+
+class HardwareRegistry:
+    """Device descriptors by hardware name."""
+
+    def __init__(
+        self,
+        entries: Mapping[str, Mapping[str, Any]] | None = None,
+        source: str = "hardware registry",
+    ) -> None:
+        self.source = source
+        self.entries: dict[str, dict[str, Any]] = {}
+        for name, entry in (entries or {}).items():
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"{source}: entry {name!r} must be a mapping of fields")
+            unknown = sorted(set(entry) - set(HARDWARE_FIELDS))
+            if unknown:
+                raise ValueError(
+                    f"{source}: entry {name!r} has unknown field(s) {', '.join(unknown)}; "
+                    f"known: {', '.join(HARDWARE_FIELDS)}"
+                )
+            kind = entry.get("kind")
+            if kind is not None and kind not in KINDS:
+                raise ValueError(
+                    f"{source}: entry {name!r} has kind {kind!r}; use one of {', '.join(KINDS)}"
+                )
+            self.entries[str(name)] = {field: entry.get(field) for field in HARDWARE_FIELDS}
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> HardwareRegistry:
+        path = Path(path)
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{path}: expected a mapping of hardware names to descriptors")
+        return cls(data, source=str(path))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+    def get(self, name: str) -> dict[str, Any]:
+        if name not in self.entries:
+            raise KeyError(
+                f"unknown hardware {name!r} in {self.source}; known: {', '.join(sorted(self.entries)) or 'none'}"
+            )
+        return self.entries[name]
+
+    def width_mult(self, name: str) -> float | None:
+        return self.entries.get(name, {}).get("width_mult")
+
+    def seed_features(self, names: Sequence[str]) -> np.ndarray:
+        """(n, 3) CUDA cores, memory GB and bandwidth GB/s of each row's device (seed131)."""
+        table = {}
+        for name in dict.fromkeys(names):
+            entry = self.get(name)
+            missing = [f for f in SEED_HARDWARE_FEATURES if entry.get(f) is None]
+            if missing:
+                raise ValueError(
+                    f"hardware {name!r} in {self.source} has no {', '.join(missing)}: the seed's "
+                    "hardware features need all of cuda_cores, memory_gb and bandwidth_gb_s"
+                )
+            table[name] = [float(entry[f]) for f in SEED_HARDWARE_FEATURES]
+        return np.array([table[name] for name in names], dtype=np.float32).reshape(len(names), 3)

@@ -1,0 +1,32 @@
+"""Regression metrics of latency predictions, all in one place."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+METRIC_NAMES = ("mae", "rmse", "mape", "within_5", "within_10", "spearman", "kendall")
+
+
+def regression_metrics(true_ms: np.ndarray, predicted_ms: np.ndarray) -> dict[str, float]:
+    """MAE and RMSE (ms), MAPE and the share within +-5% / +-10% (percent), Spearman and
+    Kendall rank correlations, and the number of rows."""
+    y = np.asarray(true_ms, dtype=np.float64)
+    p = np.asarray(predicted_ms, dtype=np.float64)
+    if y.shape != p.shape or y.ndim != 1:
+        raise ValueError(f"metrics need two equal 1-d arrays, got {y.shape} and {p.shape}")
+    if len(y) == 0:
+        return {name: float("nan") for name in METRIC_NAMES} | {"n": 0}
+    error = p - y
+    relative = np.abs(error) / y
+    ranked = len(y) > 1 and np.ptp(y) > 0 and np.ptp(p) > 0
+    return {
+        "mae": float(np.mean(np.abs(error))),
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "mape": float(np.mean(relative) * 100),
+        "within_5": float(np.mean(relative <= 0.05) * 100),
+        "within_10": float(np.mean(relative <= 0.10) * 100),
+        "spearman": float(stats.spearmanr(y, p).statistic) if ranked else float("nan"),
+        "kendall": float(stats.kendalltau(y, p).statistic) if ranked else float("nan"),
+        "n": int(len(y)),
+    }

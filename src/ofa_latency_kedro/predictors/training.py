@@ -1,0 +1,501 @@
+"""Training latency predictors.
+
+The default, ``wide_deep`` (see `WideDeep`): the wide table is fitted by ridge regression on
+the ``joint`` encoding, then wide and deep parts are trained together with AdamW on the
+relative squared error, a cosine learning-rate schedule and early stopping on the validation
+MAE. When the wide fit alone is already exact on the validation rows (a lookup-table device),
+the deep part is left out. ``seed_mlp`` reproduces the seed's recipe (MLP 128-400-400-400-1 on
+``seed128``, SGD with momentum 0.9, learning rate 1e-3, weight decay 1e-3, batch 32, 50
+epochs, RMSE loss) for side-by-side comparisons.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ofa_latency_kedro.encoding.encoders import Encoder, joint_indices, joint_width
+from ofa_latency_kedro.encoding.splits import split_table
+from ofa_latency_kedro.measurement.protocol import available_cpus
+from ofa_latency_kedro.predictors.metrics import regression_metrics
+from ofa_latency_kedro.predictors.models import SeedMLP, WideDeep
+from ofa_latency_kedro.predictors.predictor import (
+    CHECKPOINT_FORMAT,
+    LatencyPredictor,
+    library_versions,
+)
+from ofa_latency_kedro.search_space import Arch, ArchBatch
+from ofa_latency_kedro.search_space.batch import ARCH_COLUMNS
+from ofa_latency_kedro.settings_dict import from_settings
+
+logger = logging.getLogger(__name__)
+
+MODELS = ("wide_deep", "linear", "seed_mlp")
+DEEP_ENCODER = "analytic"
+#: Validation MAPE (%) under which the wide fit counts as exact and the deep part is skipped.
+EXACT_MAPE = 0.01
+
+EpochReport = Callable[[dict[str, float], Callable[[], LatencyPredictor]], None]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Hyper-parameters of one training run (the defaults train the default predictor)."""
+
+    model: str = "wide_deep"
+    hidden: int = 128
+    depth: int = 3
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    epochs: int = 200
+    patience: int = 30
+    ridge: float = 1e-2
+    momentum: float = 0.9
+    seed: int = 0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(
+                f"training model must be one of {', '.join(MODELS)}, got {self.model!r}"
+            )
+        for name in ("hidden", "batch_size", "epochs", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"training field '{name}' must be at least 1, got {getattr(self, name)}"
+                )
+        for name in ("lr", "weight_decay", "ridge", "momentum"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"training field '{name}' must be >= 0, got {getattr(self, name)}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> TrainingConfig:
+        return from_settings(cls, values, "training")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+#: The seed's training recipe, as its code ran it.
+SEED_RECIPE = TrainingConfig(
+    model="seed_mlp", hidden=400, lr=1e-3, weight_decay=1e-3, momentum=0.9, batch_size=32, epochs=50
+)
+
+
+@dataclass
+class SplitData:
+    """One split's arrays: arch batch, targets, and the encodings the models read."""
+
+    batch: ArchBatch
+    latency: np.ndarray
+    wide_index: np.ndarray | None = None
+    deep: np.ndarray | None = None
+    seed: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.latency)
+
+
+@dataclass
+class PreparedData:
+    """A dataset split and encoded once, ready for any number of training runs (and Ray
+    Tune trials)."""
+
+    train: SplitData
+    val: SplitData
+    test: SplitData
+    resolutions: tuple[int, ...]
+    hardware: str | None
+    space: str | None
+    width_mult: float | None
+    split: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def as_latency_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table with arch columns: `load_latency_csv` output as is, or any frame with
+    ``child_arch`` and ``latency`` columns (parsed here)."""
+    if all(column in frame.columns for column in ARCH_COLUMNS):
+        return frame
+    if "child_arch" not in frame.columns or "latency" not in frame.columns:
+        raise ValueError("a latency table needs the columns child_arch and latency")
+    widths = frame["width_mult"] if "width_mult" in frame.columns else [None] * len(frame)
+    batch = ArchBatch.from_archs(
+        [
+            Arch.parse(text, width_mult=width)
+            for text, width in zip(frame["child_arch"], widths, strict=True)
+        ]
+    )
+    table = frame.drop(columns=[c for c in ARCH_COLUMNS if c in frame.columns]).reset_index(
+        drop=True
+    )
+    table = pd.concat([table, batch.to_frame()], axis=1)
+    if "canonical_key" not in table.columns:
+        table["canonical_key"] = batch.canonical_keys()
+    for column, default in (("hardware", None), ("space", None), ("source", "table")):
+        if column not in table.columns:
+            table[column] = default
+    if "line" not in table.columns:
+        table["line"] = np.arange(2, len(table) + 2)
+    return table
+
+
+def _single(values: pd.Series, what: str) -> Any:
+    distinct = pd.unique(values.dropna())
+    if len(distinct) > 1:
+        raise ValueError(
+            f"the table holds several {what}s ({', '.join(map(str, distinct[:5]))}); train one "
+            "predictor per dataset (the training pipeline does), or a generalized model"
+        )
+    return distinct[0] if len(distinct) else None
+
+
+def prepare_data(
+    frame: pd.DataFrame, *, split: str = "key", seed: int = 0, kind: str = "wide_deep"
+) -> PreparedData:
+    """Split (unless the table has a ``split`` column) and encode a one-device table."""
+    table = as_latency_table(frame)
+    hardware = _single(table["hardware"], "hardware")
+    space = _single(table["space"], "space")
+    width = _single(table["width_mult"], "width multiplier")
+    if "split" not in table.columns:
+        table = split_table(table, split, seed=seed)
+    else:
+        split = "given"
+    parts = {}
+    for name in ("train", "val", "test"):
+        rows = table[table["split"] == name]
+        parts[name] = SplitData(ArchBatch.from_frame(rows), rows["latency"].to_numpy(np.float64))
+    if len(parts["train"]) == 0:
+        raise ValueError("no training rows: the table is empty or its split has no 'train' rows")
+    if len(parts["val"]) == 0:
+        raise ValueError("no validation rows: early stopping needs a 'val' split")
+    resolutions = tuple(sorted(set(parts["train"].batch.r.tolist())))
+    deep_encoder = Encoder(DEEP_ENCODER)
+    for name, part in parts.items():
+        if kind == "seed_mlp":
+            part.seed = Encoder("seed128").encode(part.batch)
+            continue
+        part.deep = deep_encoder.encode(part.batch)
+        if name != "test" and set(part.batch.r.tolist()) <= set(resolutions):
+            part.wide_index = joint_indices(part.batch, resolutions)
+    return PreparedData(
+        train=parts["train"],
+        val=parts["val"],
+        test=parts["test"],
+        resolutions=resolutions,
+        hardware=hardware,
+        space=space,
+        width_mult=None if width is None else float(width),
+        split=split,
+        info={"rows": {name: len(part) for name, part in parts.items()}},
+    )
+
+
+def fit_wide(index: np.ndarray, latency: np.ndarray, n_wide: int, ridge: float) -> np.ndarray:
+    """Ridge regression of latency on the joint one-hots, from their normal equations
+    (accumulated in chunks, so the one-hot matrix is never built whole)."""
+    gram = np.zeros((n_wide, n_wide))
+    moment = np.zeros(n_wide)
+    for start in range(0, len(index), 4096):
+        rows = index[start : start + 4096]
+        onehot = np.zeros((len(rows), n_wide))
+        r, c = np.nonzero(rows >= 0)
+        onehot[r, rows[r, c]] = 1.0
+        gram += onehot.T @ onehot
+        moment += onehot.T @ latency[start : start + 4096]
+    gram[np.diag_indices(n_wide)] += ridge
+    return np.linalg.solve(gram, moment)
+
+
+class _Threads:
+    def __init__(self, threads: int | None) -> None:
+        self.threads = threads or available_cpus()
+
+    def __enter__(self) -> None:
+        self.previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+
+    def __exit__(self, *exc: object) -> None:
+        torch.set_num_threads(self.previous)
+
+
+def _relative_mse(predicted: torch.Tensor, latency: torch.Tensor) -> torch.Tensor:
+    return torch.mean(((predicted - latency) / latency) ** 2)
+
+
+def _validation(
+    module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], latency: np.ndarray
+) -> dict[str, float]:
+    module.eval()
+    with torch.no_grad():
+        predicted = module(*inputs).double().numpy()
+    module.train()
+    error = np.abs(predicted - latency)
+    return {"val_mae": float(error.mean()), "val_mape": float((error / latency).mean() * 100)}
+
+
+def _train_loop(
+    module: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    train_inputs: tuple[torch.Tensor, ...],
+    train_latency: torch.Tensor,
+    val_inputs: tuple[torch.Tensor, ...],
+    val_latency: np.ndarray,
+    config: TrainingConfig,
+    early_stopping: bool,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    on_epoch: Callable[[dict[str, float]], None] | None,
+) -> dict[str, list[float]]:
+    """Mini-batch training with the best validation state kept (or the last, without early
+    stopping)."""
+    generator = torch.Generator().manual_seed(config.seed)
+    history: dict[str, list[float]] = {"train_loss": [], "val_mae": [], "val_mape": []}
+    best_mae, best_state, stale = np.inf, None, 0
+    if early_stopping:
+        start = _validation(module, val_inputs, val_latency)
+        best_mae, best_state = (
+            start["val_mae"],
+            {k: v.clone() for k, v in module.state_dict().items()},
+        )
+    module.train()
+    for _epoch in range(config.epochs):
+        order = torch.randperm(len(train_latency), generator=generator)
+        losses = []
+        for begin in range(0, len(order), config.batch_size):
+            rows = order[begin : begin + config.batch_size]
+            optimizer.zero_grad()
+            loss = loss_fn(module(*(x[rows] for x in train_inputs)), train_latency[rows])
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        if scheduler is not None:
+            scheduler.step()
+        scores = _validation(module, val_inputs, val_latency)
+        history["train_loss"].append(float(np.mean(losses)))
+        history["val_mae"].append(scores["val_mae"])
+        history["val_mape"].append(scores["val_mape"])
+        if on_epoch is not None:
+            on_epoch(
+                {
+                    "train_loss": history["train_loss"][-1],
+                    **scores,
+                    "epoch": len(history["val_mae"]),
+                }
+            )
+        if early_stopping:
+            if scores["val_mae"] < best_mae:
+                best_mae, best_state, stale = (
+                    scores["val_mae"],
+                    {k: v.clone() for k, v in module.state_dict().items()},
+                    0,
+                )
+            else:
+                stale += 1
+                if stale > config.patience:
+                    break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    return history
+
+
+def fit_wide_deep(
+    data: PreparedData,
+    config: TrainingConfig,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> tuple[WideDeep, dict[str, list[float]]]:
+    n_wide = joint_width(len(data.resolutions))
+    train, val = data.train, data.val
+    if val.wide_index is None:
+        raise ValueError(
+            f"validation rows use resolutions outside the training rows' {data.resolutions}; "
+            "split so that every resolution is trained"
+        )
+    depth = 0 if config.model == "linear" else config.depth
+    module = WideDeep(n_wide, train.deep.shape[1], config.hidden, depth)
+    table = fit_wide(train.wide_index, train.latency, n_wide, config.ridge)
+    with torch.no_grad():
+        module.table.copy_(torch.from_numpy(table))
+        module.deep_mean.copy_(torch.from_numpy(train.deep.mean(axis=0)))
+        module.deep_std.copy_(torch.from_numpy(train.deep.std(axis=0) + 1e-6))
+        module.deep_scale.fill_(float(np.std(train.latency)) or 1.0)
+    val_inputs = (torch.from_numpy(val.wide_index), torch.from_numpy(val.deep))
+    wide_only = _validation(module, val_inputs, val.latency)
+    history: dict[str, list[float]] = {"train_loss": [], "val_mae": [], "val_mape": []}
+    if depth == 0 or wide_only["val_mape"] < EXACT_MAPE:
+        if depth:
+            logger.info(
+                "The wide part alone is exact on validation (MAPE %.4f%%); no deep part",
+                wide_only["val_mape"],
+            )
+            module.deep = None
+        if on_epoch is not None:
+            on_epoch({"train_loss": 0.0, **wide_only, "epoch": 1})
+        return module, history
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": module.deep.parameters(), "weight_decay": config.weight_decay},
+            {"params": [module.table], "weight_decay": 0.0, "lr": config.lr * 0.1},
+        ],
+        lr=config.lr,
+    )
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs)
+    history = _train_loop(
+        module,
+        optimizer,
+        loss_fn=_relative_mse,
+        train_inputs=(torch.from_numpy(train.wide_index), torch.from_numpy(train.deep)),
+        train_latency=torch.from_numpy(train.latency.astype(np.float32)),
+        val_inputs=val_inputs,
+        val_latency=val.latency,
+        config=config,
+        early_stopping=True,
+        scheduler=scheduler,
+        on_epoch=on_epoch,
+    )
+    return module, history
+
+
+def fit_seed_mlp(
+    data: PreparedData,
+    config: TrainingConfig,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> tuple[SeedMLP, dict[str, list[float]]]:
+    """The seed's recipe: SGD on the RMSE of raw latency, last epoch kept."""
+    module = SeedMLP(data.train.seed.shape[1], config.hidden)
+    optimizer = torch.optim.SGD(
+        module.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+    )
+
+    def rmse(predicted: torch.Tensor, latency: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(torch.nn.functional.mse_loss(predicted, latency) + 1e-6)
+
+    history = _train_loop(
+        module,
+        optimizer,
+        loss_fn=rmse,
+        train_inputs=(torch.from_numpy(data.train.seed),),
+        train_latency=torch.from_numpy(data.train.latency.astype(np.float32)),
+        val_inputs=(torch.from_numpy(data.val.seed),),
+        val_latency=data.val.latency,
+        config=config,
+        early_stopping=False,
+        scheduler=None,
+        on_epoch=on_epoch,
+    )
+    return module, history
+
+
+def fit_prepared(
+    data: PreparedData,
+    config: TrainingConfig | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> LatencyPredictor:
+    """Train one predictor on prepared data and evaluate it on every split."""
+    config = config or TrainingConfig()
+    torch.manual_seed(config.seed)
+    started = time.perf_counter()
+    with _Threads(config.threads):
+        if config.model == "seed_mlp":
+            module, history = fit_seed_mlp(data, config, on_epoch)
+            encoder = {"input": {"name": "seed128"}}
+            architecture = {"in_features": data.train.seed.shape[1], "hidden": config.hidden}
+            kind, normalization = "seed_mlp", None
+        else:
+            module, history = fit_wide_deep(data, config, on_epoch)
+            encoder = {
+                "wide": Encoder("joint", resolutions=data.resolutions).to_dict(),
+                "deep": {"name": DEEP_ENCODER},
+            }
+            architecture = {
+                "n_wide": module.table.numel(),
+                "deep_features": int(module.deep_mean.numel()),
+                "hidden": config.hidden,
+                "depth": 0 if module.deep is None else config.depth,
+            }
+            kind = "wide_deep"
+            normalization = "deep inputs standardised by training mean and std (deep_mean, deep_std); deep output scaled by deep_scale"
+    seconds = time.perf_counter() - started
+    predictor = LatencyPredictor(
+        module,
+        {
+            "kind": kind,
+            "format": CHECKPOINT_FORMAT,
+            "encoder": encoder,
+            "architecture": architecture,
+            "target": "latency_ms",
+            "loss": "rmse (seed recipe)" if kind == "seed_mlp" else "relative squared error",
+            "normalization": normalization,
+            "hardware": data.hardware,
+            "space": data.space,
+            "width_mult": data.width_mult,
+            "training": {
+                "config": config.to_dict(),
+                "split": data.split,
+                "rows": data.info.get("rows"),
+                "epochs_run": len(history["val_mae"]),
+                "seconds": round(seconds, 3),
+            },
+            "history": history,
+            "versions": library_versions(),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
+    predictor.metadata["metrics"] = evaluate(predictor, data)
+    return predictor
+
+
+def evaluate(predictor: LatencyPredictor, data: PreparedData) -> dict[str, dict[str, float]]:
+    metrics = {}
+    for name in ("train", "val", "test"):
+        part = getattr(data, name)
+        if len(part):
+            metrics[name] = regression_metrics(part.latency, predictor.predict_batch(part.batch))
+    return metrics
+
+
+def train_predictor(
+    frame: pd.DataFrame,
+    *,
+    config: TrainingConfig | dict[str, Any] | None = None,
+    split: str = "key",
+    seed: int = 0,
+) -> LatencyPredictor:
+    """Train the default predictor on a one-device latency table, no Ray needed.
+
+    ``frame`` is `load_latency_csv` output, or any table with ``child_arch`` and ``latency``;
+    a ``split`` column (train / val / test) is used as given, else ``split`` ("key" or
+    "seed") makes one, shuffled by ``seed``. Test metrics are in ``predictor.metrics["test"]``.
+    """
+    if not isinstance(config, TrainingConfig):
+        config = TrainingConfig.from_dict(config)
+    data = prepare_data(frame, split=split, seed=seed, kind=config.model)
+    predictor = fit_prepared(data, config)
+    test = predictor.metrics.get("test", {})
+    logger.info(
+        "Trained a %s predictor for %s/%s on %d rows in %.1f s: test MAE %.3f ms, MAPE %.2f%%, Spearman %.4f",
+        predictor.kind,
+        data.hardware,
+        data.space,
+        len(data.train),
+        predictor.metadata["training"]["seconds"],
+        test.get("mae", float("nan")),
+        test.get("mape", float("nan")),
+        test.get("spearman", float("nan")),
+    )
+    return predictor

@@ -1,0 +1,115 @@
+"""MLflow records of trained predictors: one run per predictor (nested under the Kedro run
+that kedro-mlflow opens), with parameters, metrics per split, loss curves, the checkpoint,
+its metadata and plots as artifacts, and the Ray Tune trials as nested runs."""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from matplotlib.figure import Figure
+from mlflow.entities import Metric
+
+from ofa_latency_kedro.predictors import LatencyPredictor
+
+_BATCH = 900  # MLflow accepts up to 1000 metrics per batch call
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def predictor_params(predictor: LatencyPredictor) -> dict[str, Any]:
+    training = predictor.metadata.get("training", {})
+    rows = training.get("rows") or {}
+    return {
+        **{f"config.{k}": v for k, v in (training.get("config") or {}).items()},
+        "kind": predictor.kind,
+        "encoder": predictor.encoder_name,
+        "split": training.get("split"),
+        **{f"rows_{k}": v for k, v in rows.items()},
+        "hardware": predictor.hardware,
+        "space": predictor.space,
+        "width_mult": predictor.metadata.get("width_mult"),
+    }
+
+
+def log_predictor_run(
+    name: str,
+    predictor: LatencyPredictor,
+    *,
+    figures: dict[str, Figure] | None = None,
+    trials: pd.DataFrame | None = None,
+    tags: dict[str, str] | None = None,
+) -> str:
+    """Record one trained predictor; returns the MLflow run id."""
+    with mlflow.start_run(run_name=name, nested=mlflow.active_run() is not None) as run:
+        mlflow.set_tags(
+            {
+                "hardware": str(predictor.hardware),
+                "space": str(predictor.space),
+                "kind": predictor.kind,
+                "encoder": predictor.encoder_name,
+                **(tags or {}),
+            }
+        )
+        mlflow.log_params({k: v for k, v in predictor_params(predictor).items() if v is not None})
+        mlflow.log_metrics(
+            {
+                f"{split}_{metric}": value
+                for split, values in predictor.metrics.items()
+                for metric, value in values.items()
+                if _finite(value)
+            }
+        )
+        _log_history(run.info.run_id, predictor.metadata.get("history") or {})
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder)
+            predictor.save(path / f"{name}.pt")
+            (path / f"{name}.json").write_text(json.dumps(predictor.metadata, indent=2))
+            for figure_name, figure in (figures or {}).items():
+                figure.savefig(path / figure_name, dpi=110)
+            if trials is not None and len(trials):
+                trials.to_csv(path / "tuning_trials.csv", index=False)
+            mlflow.log_artifacts(folder)
+        if trials is not None:
+            for row in trials.to_dict("records"):
+                _log_trial(row)
+        return run.info.run_id
+
+
+def _log_history(run_id: str, history: dict[str, list[float]]) -> None:
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(key=f"epoch_{key}", value=float(value), timestamp=now, step=step)
+        for key, values in history.items()
+        for step, value in enumerate(values, start=1)
+        if _finite(value)
+    ]
+    client = mlflow.MlflowClient()
+    for start in range(0, len(metrics), _BATCH):
+        client.log_batch(run_id, metrics=metrics[start : start + _BATCH])
+
+
+def _log_trial(row: dict[str, Any]) -> None:
+    with mlflow.start_run(run_name=str(row.get("trial")), nested=True):
+        mlflow.set_tag("ray_tune_status", str(row.get("status")))
+        mlflow.log_params(
+            {
+                k: v
+                for k, v in row.items()
+                if k not in ("trial", "status", "val_mae", "val_mape", "error", "epochs")
+                and v is not None
+            }
+        )
+        mlflow.log_metrics(
+            {k: float(row[k]) for k in ("val_mae", "val_mape", "epochs") if _finite(row.get(k))}
+        )
+        if row.get("error"):
+            mlflow.set_tag("error", str(row["error"])[:5000])

@@ -1,0 +1,74 @@
+"""The encoding pipeline with an in-memory catalog around a real latency folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from ofa_latency_kedro.datasets import LatencyFolderDataset
+from ofa_latency_kedro.pipelines.encoding import create_pipeline
+from tests.conftest import PROJECT_ROOT
+
+ENCODING = {
+    "datasets": "all",
+    "on_bad_rows": "raise",
+    "merge_repeats": True,
+    "split": "key",
+    "seed": 0,
+}
+
+
+@pytest.fixture
+def latency_folder(tmp_path: Path, shared_dir: Path) -> Path:
+    for name in (
+        "note10_lookuptable_fixedkernelcompofa.csv",
+        "Intel_Xeon_CPU_fixedkernelcompofa.csv",
+    ):
+        shutil.copy(shared_dir / "seed_data" / "latency" / name, tmp_path)
+    return tmp_path
+
+
+def run(folder: Path, encoding: dict) -> DataCatalog:
+    hardware = yaml.safe_load((PROJECT_ROOT / "conf/base/hardware.yml").read_text())["hardware"]
+    catalog = DataCatalog(
+        {
+            "raw_latency": LatencyFolderDataset(str(folder)),
+            "params:encoding": MemoryDataset(encoding),
+            "params:hardware": MemoryDataset(hardware),
+            "latency_model_input": MemoryDataset(),
+            "encoding_report": MemoryDataset(),
+        }
+    )
+    SequentialRunner().run(create_pipeline(), catalog)
+    return catalog
+
+
+def test_every_csv_is_validated_merged_and_split_without_leakage(latency_folder: Path):
+    catalog = run(latency_folder, ENCODING)
+    table = catalog.load("latency_model_input")
+    report = catalog.load("encoding_report")
+    assert len(table) == 2 * 1215
+    assert report["rows_before_merge"] == 20000
+    assert report["leaked_subnets"] == 0
+    assert {d["hardware"] for d in report["datasets"]} == {"note10_lookuptable", "Intel_Xeon_CPU"}
+    note10 = table[table["hardware"] == "note10_lookuptable"]
+    assert set(note10["width_mult"]) == {1.2}  # from the hardware registry
+
+
+def test_the_seed_split_can_be_asked_for(latency_folder: Path):
+    report = run(latency_folder, {**ENCODING, "merge_repeats": False, "split": "seed"}).load(
+        "encoding_report"
+    )
+    assert report["leaked_subnets"] > 1000
+
+
+def test_unknown_datasets_and_an_empty_folder_are_named(tmp_path: Path, latency_folder: Path):
+    with pytest.raises(Exception, match="encoding.datasets names nope_ofa"):
+        run(latency_folder, {**ENCODING, "datasets": ["nope_ofa"]})
+    with pytest.raises(Exception, match="no latency datasets in data/01_raw/latency"):
+        run(tmp_path / "empty", ENCODING)
