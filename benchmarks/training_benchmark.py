@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import tempfile
 import time
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from seed_baseline import seed_per_subnet
 
 from ofa_latency_kedro.encoding import load_latency_csv, split_table
 from ofa_latency_kedro.measurement import Protocol, get_backend
@@ -35,7 +35,7 @@ from ofa_latency_kedro.predictors import (
     train_predictor,
 )
 from ofa_latency_kedro.predictors.tuning import TuneSettings, tune_predictor
-from ofa_latency_kedro.search_space import Arch, get_space
+from ofa_latency_kedro.search_space import get_space
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = {
@@ -43,37 +43,6 @@ DATASETS = {
     "Tesla_P40_GPU_ofa": "checkpoint_Tesla_P40_GPU_ofa.pt",
     "note10_lookuptable_ofa": "checkpoint_note10_ofa.pt",
 }
-
-
-def seed_encoding(child_arch: dict[str, Any]) -> torch.Tensor:
-    """The seed's latency_encoding/spec2feats: Python lists, one subnet at a time."""
-    ks_list, ex_list, d_list = (copy.deepcopy(child_arch[k]) for k in ("ks", "e", "d"))
-    r = copy.deepcopy(child_arch["r"])[0]
-    start, end = 0, 4
-    for d in d_list:
-        for j in range(start + d, end):
-            ks_list[j] = 0
-            ex_list[j] = 0
-        start += 4
-        end += 4
-    ks_map, ex_map = {3: 0, 5: 1, 7: 2}, {3: 0, 4: 1, 6: 2}
-    ks_onehot, ex_onehot, r_onehot = [0] * 60, [0] * 60, [0] * 8
-    for i in range(20):
-        if ks_list[i] != 0:
-            ks_onehot[i * 3 + ks_map[ks_list[i]]] = 1
-        if ex_list[i] != 0:
-            ex_onehot[i * 3 + ex_map[ex_list[i]]] = 1
-    r_onehot[(r - 112) // 16] = 1
-    return torch.Tensor(ks_onehot + ex_onehot + r_onehot).reshape(1, -1)
-
-
-def seed_per_subnet(model: torch.nn.Module, archs: list[Arch]) -> np.ndarray:
-    """The seed's predict_efficiency without its cache: encode, forward, .item(), per subnet."""
-    out = []
-    with torch.no_grad():
-        for arch in archs:
-            out.append(model(seed_encoding(arch.to_seed_dict()).type(torch.FloatTensor)).item())
-    return np.array(out)
 
 
 def timed(function, *args, repeat: int = 3) -> tuple[float, Any]:

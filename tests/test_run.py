@@ -32,6 +32,7 @@ def test_default_run_on_tiny_parameters(project_copy: Path, monkeypatch: pytest.
     runtime = {
         "sampling": {"hardware": "smoke", "num_subnets": 40, "protocol": FAST_PROTOCOL},
         "training": {"config": {"epochs": 5}},
+        "nas": {"population_size": 16, "generations": 10},
     }
     with KedroSession.create(project_path=project_copy, runtime_params=runtime) as session:
         session.run()
@@ -45,6 +46,13 @@ def test_default_run_on_tiny_parameters(project_copy: Path, monkeypatch: pytest.
     assert metrics["dataset"].tolist() == ["smoke_ofa"]
     assert (data / "08_reporting" / "plots" / "smoke_ofa_parity.png").is_file()
     assert (project_copy / "mlflow.db").is_file()
+    results = pd.read_csv(data / "07_model_output" / "nas_results.csv")
+    assert len(results) == 3 and (results["status"] == "ok").all()
+    assert results["verified"].all()  # the smoke dataset was measured on this machine
+    assert set(results["objective"]) <= {"accuracy", "macs"}
+    assert len(list((data / "07_model_output" / "net_configs").glob("*.json"))) == 3
+    assert (data / "08_reporting" / "nas_pareto.png").is_file()
+    assert (data / "08_reporting" / "nas_verification.json").is_file()
 
 
 @pytest.mark.slow

@@ -25,6 +25,10 @@ _PUBLIC_API = {
     "load_latency_csv": "ofa_latency_kedro.encoding",
     "train_predictor": "ofa_latency_kedro.predictors",
     "LatencyPredictor": "ofa_latency_kedro.predictors",
+    "AccuracyPredictor": "ofa_latency_kedro.nas",
+    "load_accuracy_predictor": "ofa_latency_kedro.nas",
+    "run_nas": "ofa_latency_kedro.nas",
+    "verify_results": "ofa_latency_kedro.nas",
 }
 
 __all__ = [  # grouped as in the public API of the design
@@ -41,6 +45,10 @@ __all__ = [  # grouped as in the public API of the design
     "load_latency_csv",
     "train_predictor",
     "LatencyPredictor",
+    "AccuracyPredictor",
+    "load_accuracy_predictor",
+    "run_nas",
+    "verify_results",
 ]
 
 

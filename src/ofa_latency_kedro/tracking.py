@@ -113,3 +113,26 @@ def _log_trial(row: dict[str, Any]) -> None:
         )
         if row.get("error"):
             mlflow.set_tag("error", str(row["error"])[:5000])
+
+
+def log_nas_run(results: pd.DataFrame, figure: Figure) -> str:
+    """Record a search: the objective as a tag (so a MACs-proxy result is never read as an
+    accuracy result), per-budget metrics, the results table and the Pareto plot."""
+    objective = str(results["objective"].iloc[0]) if len(results) else "n/a"
+    with mlflow.start_run(run_name="nas", nested=mlflow.active_run() is not None) as run:
+        mlflow.set_tags({"pipeline": "nas", "nas.objective": objective})
+        for row in results[results["status"] == "ok"].itertuples():
+            prefix = f"{row.hardware}_{row.budget_ms:g}ms"
+            values = {
+                f"{prefix}_predicted_latency_ms": row.predicted_latency_ms,
+                f"{prefix}_predicted_accuracy": row.predicted_accuracy,
+                f"{prefix}_mmacs": row.macs / 1e6,
+                f"{prefix}_measured_latency_ms": getattr(row, "measured_latency_ms", float("nan")),
+            }
+            mlflow.log_metrics({k: float(v) for k, v in values.items() if _finite(v)})
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder)
+            results.to_csv(path / "nas_results.csv", index=False)
+            figure.savefig(path / "nas_pareto.png", dpi=110)
+            mlflow.log_artifacts(folder)
+        return run.info.run_id

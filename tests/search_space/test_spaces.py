@@ -215,3 +215,18 @@ def test_asking_for_more_distinct_subnets_extends_the_sample(name):
     small = space.sample_distinct(20, seed=5)
     large = space.sample_distinct(1100, seed=5)
     assert large[:20] == small
+
+
+@given(spaces(), seeds)
+def test_packed_keys_agree_with_canonical_keys(space, seed):
+    batch = ArchBatch.concatenate(
+        [
+            space.sample_batch(60, seed),
+            space.mutate_batch(space.sample_batch(60, seed), 0.2, seed + 1),
+        ]
+    )
+    packed = batch.packed_keys()
+    keys = batch.canonical_keys()
+    same_packed = {(i, j) for i in range(len(batch)) for j in range(i) if packed[i] == packed[j]}
+    same_keys = {(i, j) for i in range(len(batch)) for j in range(i) if keys[i] == keys[j]}
+    assert same_packed == same_keys

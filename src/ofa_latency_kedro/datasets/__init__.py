@@ -1,7 +1,18 @@
 """Custom Kedro datasets of the project."""
 
+from ofa_latency_kedro.datasets.accuracy_predictor import (
+    AccuracyPredictorDataset,
+    AccuracyPredictorSource,
+)
 from ofa_latency_kedro.datasets.json_dataset import AtomicJSONDataset
 from ofa_latency_kedro.datasets.latency_folder import LatencyFile, LatencyFolderDataset
 from ofa_latency_kedro.datasets.predictor_folder import PredictorFolderDataset
 
-__all__ = ["AtomicJSONDataset", "LatencyFile", "LatencyFolderDataset", "PredictorFolderDataset"]
+__all__ = [
+    "AccuracyPredictorDataset",
+    "AccuracyPredictorSource",
+    "AtomicJSONDataset",
+    "LatencyFile",
+    "LatencyFolderDataset",
+    "PredictorFolderDataset",
+]

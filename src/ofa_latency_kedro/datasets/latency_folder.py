@@ -27,6 +27,10 @@ class LatencyFile:
 
     path: Path
 
+    def sidecar(self) -> dict[str, Any] | None:
+        """The JSON sidecar (how and where the file was measured), without reading the rows."""
+        return LatencyLog(self.path).read_sidecar()
+
     def __call__(self) -> pd.DataFrame:
         log = LatencyLog(self.path)
         frame = log.read()

@@ -42,19 +42,24 @@ def mlp(in_features: int, hidden: int, depth: int) -> nn.Sequential:
 
 
 class WideDeep(nn.Module):
-    """latency = wide + deep.
+    """latency = linear + table + deep.
 
-    The wide part is a table of costs, one per (block, kernel, expand, resolution) and one per
-    resolution, summed over the subnet's active blocks: a linear model on the ``joint``
-    encoding, which a lookup-table device follows exactly and a real device mostly. The deep
-    part, an MLP on standardised ``analytic`` features, learns what is not additive
-    (blocks sharing a cache, kernel launch overheads); it starts at zero, so training starts
-    from the wide part's least-squares fit.
+    The wide part has two terms. ``linear`` weighs the standardised ``analytic`` features
+    (per-block MACs, parameters, activation bytes): physics that extrapolates to subnets
+    unlike any measured one. ``table`` holds a cost per (block, kernel, expand, resolution)
+    and per resolution, summed over the active blocks (a linear model on the ``joint``
+    encoding): it corrects the first term where the data say so, and a lookup-table device
+    is exactly such a sum. The deep part, an MLP on the same standardised features, learns
+    what is not additive (blocks sharing a cache, kernel launch overheads); it starts at
+    zero, so training starts from the wide part's least-squares fit.
     """
 
     def __init__(self, n_wide: int, deep_features: int, hidden: int = 256, depth: int = 3) -> None:
         super().__init__()
         self.table = nn.Parameter(torch.zeros(n_wide))
+        self.linear = nn.Linear(deep_features, 1)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
         self.register_buffer("deep_mean", torch.zeros(deep_features))
         self.register_buffer("deep_std", torch.ones(deep_features))
         self.register_buffer("deep_scale", torch.ones(()))
@@ -66,10 +71,12 @@ class WideDeep(nn.Module):
         return (self.table[wide_index.clamp(min=0)] * active).sum(dim=1)
 
     def deep_part(self, deep_features: torch.Tensor) -> torch.Tensor:
-        if self.deep is None:
-            return torch.zeros(len(deep_features), dtype=self.table.dtype)
+        """The terms that read the analytic features: ``linear`` plus the MLP."""
         standardised = (deep_features - self.deep_mean) / self.deep_std
-        return self.deep(standardised).squeeze(-1) * self.deep_scale
+        out = self.linear(standardised).squeeze(-1)
+        if self.deep is not None:
+            out = out + self.deep(standardised).squeeze(-1) * self.deep_scale
+        return out
 
     def forward(self, wide_index: torch.Tensor, deep_features: torch.Tensor) -> torch.Tensor:
         return self.wide(wide_index) + self.deep_part(deep_features)

@@ -127,8 +127,6 @@ class LatencyPredictor:
             features = Encoder.from_dict(encoders["input"]).encode(batch, hardware)
             return self.module(torch.from_numpy(features)).double().numpy()
         wide = self._wide(batch)
-        if self.module.deep is None:
-            return wide
         deep = Encoder.from_dict(encoders["deep"]).encode(batch)
         return self.module.deep_part(torch.from_numpy(deep)).double().numpy() + wide
 

@@ -1,7 +1,8 @@
 """Training latency predictors.
 
-The default, ``wide_deep`` (see `WideDeep`): the wide table is fitted by ridge regression on
-the ``joint`` encoding, then wide and deep parts are trained together with AdamW on the
+The default, ``wide_deep`` (see `WideDeep`): the wide part is fitted by ridge regression (on
+the analytic features, then its residual on the ``joint`` encoding; penalties chosen on the
+validation rows), then wide and deep parts are trained together with AdamW on the
 relative squared error, a cosine learning-rate schedule and early stopping on the validation
 MAE. When the wide fit alone is already exact on the validation rows (a lookup-table device),
 the deep part is left out. ``seed_mlp`` reproduces the seed's recipe (MLP 128-400-400-400-1 on
@@ -58,7 +59,6 @@ class TrainingConfig:
     batch_size: int = 256
     epochs: int = 200
     patience: int = 30
-    ridge: float = 1e-2
     momentum: float = 0.9
     seed: int = 0
     threads: int | None = None
@@ -73,7 +73,7 @@ class TrainingConfig:
                 raise ValueError(
                     f"training field '{name}' must be at least 1, got {getattr(self, name)}"
                 )
-        for name in ("lr", "weight_decay", "ridge", "momentum"):
+        for name in ("lr", "weight_decay", "momentum"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"training field '{name}' must be >= 0, got {getattr(self, name)}")
 
@@ -201,20 +201,62 @@ def prepare_data(
     )
 
 
-def fit_wide(index: np.ndarray, latency: np.ndarray, n_wide: int, ridge: float) -> np.ndarray:
-    """Ridge regression of latency on the joint one-hots, from their normal equations
-    (accumulated in chunks, so the one-hot matrix is never built whole)."""
-    gram = np.zeros((n_wide, n_wide))
-    moment = np.zeros(n_wide)
-    for start in range(0, len(index), 4096):
-        rows = index[start : start + 4096]
-        onehot = np.zeros((len(rows), n_wide))
-        r, c = np.nonzero(rows >= 0)
-        onehot[r, rows[r, c]] = 1.0
+#: Ridge penalties tried for the wide part; the one with the best validation MAPE is kept.
+RIDGE_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+
+
+def _ridge_path(gram: np.ndarray, moment: np.ndarray, penalised: np.ndarray) -> list[np.ndarray]:
+    """Ridge solutions for every penalty of `RIDGE_GRID` from one set of normal equations."""
+    solutions = []
+    for penalty in RIDGE_GRID:
+        system = gram.copy()
+        system[np.diag_indices(len(gram))] += penalty * penalised
+        solutions.append(np.linalg.solve(system, moment))
+    return solutions
+
+
+def _joint_onehot(index: np.ndarray, n_wide: int) -> np.ndarray:
+    onehot = np.zeros((len(index), n_wide))
+    rows, columns = np.nonzero(index >= 0)
+    onehot[rows, index[rows, columns]] = 1.0
+    return onehot
+
+
+def _best(
+    solutions: list[np.ndarray], predict: Callable[[np.ndarray], np.ndarray], latency: np.ndarray
+) -> np.ndarray:
+    errors = [np.mean(np.abs(predict(w) - latency) / latency) for w in solutions]
+    return solutions[int(np.argmin(errors))]
+
+
+def fit_wide(
+    train: SplitData, val: SplitData, n_wide: int, mean: np.ndarray, std: np.ndarray
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """The wide part by two ridge regressions, each penalty chosen on the validation rows:
+    latency on the standardised analytic features (weights, intercept), then the residual on
+    the joint one-hots (table; its normal equations accumulated in chunks)."""
+    features = np.c_[(train.deep - mean) / std, np.ones(len(train))]
+    val_features = np.c_[(val.deep - mean) / std, np.ones(len(val))]
+    penalised = np.r_[np.ones(features.shape[1] - 1), 0.0]
+    linear = _best(
+        _ridge_path(features.T @ features, features.T @ train.latency, penalised),
+        lambda w: val_features @ w,
+        val.latency,
+    )
+    residual = train.latency - features @ linear
+    gram, moment = np.zeros((n_wide, n_wide)), np.zeros(n_wide)
+    for start in range(0, len(train), 4096):
+        onehot = _joint_onehot(train.wide_index[start : start + 4096], n_wide)
         gram += onehot.T @ onehot
-        moment += onehot.T @ latency[start : start + 4096]
-    gram[np.diag_indices(n_wide)] += ridge
-    return np.linalg.solve(gram, moment)
+        moment += onehot.T @ residual[start : start + 4096]
+    val_onehot = _joint_onehot(val.wide_index, n_wide)
+    val_prior = val_features @ linear
+    table = _best(
+        _ridge_path(gram, moment, np.ones(n_wide)),
+        lambda t: val_prior + val_onehot @ t,
+        val.latency,
+    )
+    return linear[:-1], float(linear[-1]), table
 
 
 class _Threads:
@@ -325,11 +367,15 @@ def fit_wide_deep(
         )
     depth = 0 if config.model == "linear" else config.depth
     module = WideDeep(n_wide, train.deep.shape[1], config.hidden, depth)
-    table = fit_wide(train.wide_index, train.latency, n_wide, config.ridge)
+    mean = train.deep.mean(axis=0).astype(np.float64)
+    std = train.deep.std(axis=0).astype(np.float64) + 1e-6
+    weights, intercept, table = fit_wide(train, val, n_wide, mean, std)
     with torch.no_grad():
         module.table.copy_(torch.from_numpy(table))
-        module.deep_mean.copy_(torch.from_numpy(train.deep.mean(axis=0)))
-        module.deep_std.copy_(torch.from_numpy(train.deep.std(axis=0) + 1e-6))
+        module.linear.weight.copy_(torch.from_numpy(weights)[None, :])
+        module.linear.bias.fill_(intercept)
+        module.deep_mean.copy_(torch.from_numpy(mean))
+        module.deep_std.copy_(torch.from_numpy(std))
         module.deep_scale.fill_(float(np.std(train.latency)) or 1.0)
     val_inputs = (torch.from_numpy(val.wide_index), torch.from_numpy(val.deep))
     wide_only = _validation(module, val_inputs, val.latency)
@@ -347,7 +393,11 @@ def fit_wide_deep(
     optimizer = torch.optim.AdamW(
         [
             {"params": module.deep.parameters(), "weight_decay": config.weight_decay},
-            {"params": [module.table], "weight_decay": 0.0, "lr": config.lr * 0.1},
+            {
+                "params": [module.table, *module.linear.parameters()],
+                "weight_decay": 0.0,
+                "lr": config.lr * 0.1,
+            },
         ],
         lr=config.lr,
     )
@@ -444,6 +494,14 @@ def fit_prepared(
             "hardware": data.hardware,
             "space": data.space,
             "width_mult": data.width_mult,
+            "latency_ms": {
+                name: float(value)
+                for name, value in zip(
+                    ("min", "p25", "median", "p75", "max"),
+                    np.percentile(data.train.latency, [0, 25, 50, 75, 100]),
+                    strict=True,
+                )
+            },
             "training": {
                 "config": config.to_dict(),
                 "split": data.split,

@@ -23,6 +23,12 @@ ARCH_COLUMNS = (
 )
 
 _BLOCK_POSITION = np.arange(NUM_BLOCKS) % MAX_DEPTH
+_KERNEL_CODE = np.zeros(8, dtype=np.int64)
+_KERNEL_CODE[[3, 5, 7]] = [1, 2, 3]
+_EXPAND_CODE = np.zeros(7, dtype=np.int64)
+_EXPAND_CODE[[3, 4, 6]] = [1, 2, 3]
+_BLOCK_SHIFT = (np.int64(1) << (2 * np.arange(NUM_BLOCKS))).astype(np.int64)
+_STAGE_SHIFT = (np.int64(1) << (40 + 2 * np.arange(NUM_STAGES))).astype(np.int64)
 _BLOCK_STAGE = np.arange(NUM_BLOCKS) // MAX_DEPTH
 
 
@@ -157,6 +163,19 @@ class ArchBatch:
             ],
             axis=1,
         )
+
+    def packed_keys(self) -> list[int]:
+        """One int per row, equal exactly when the subnets are the same (a compact
+        `canonical_key` for caches): 2 bits per block kernel and expand (0 when inactive),
+        2 per stage depth, 5 for the resolution, 1 for the width."""
+        mask = self.active_mask
+        kernel = np.where(mask, _KERNEL_CODE[self.ks], 0)
+        expand = np.where(mask, _EXPAND_CODE[self.e], 0)
+        high = kernel @ _BLOCK_SHIFT + (self.d - 2) @ _STAGE_SHIFT
+        high += ((self.r - 128) // 4) << 50
+        high += (np.rint(self.width_mult * 10).astype(np.int64) == 12).astype(np.int64) << 55
+        low = expand @ _BLOCK_SHIFT
+        return [(h << 40) | lo for h, lo in zip(high.tolist(), low.tolist(), strict=True)]
 
     def canonical_keys(self) -> list[str]:
         """`Arch.canonical_key` of every row."""

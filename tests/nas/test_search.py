@@ -1,0 +1,129 @@
+"""`run_nas`: batched regularized evolution under budgets, reproducible, never hanging."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ofa_latency_kedro.encoding import load_latency_csv
+from ofa_latency_kedro.nas import AccuracyPredictorUnavailable, run_nas
+from ofa_latency_kedro.nas.evolution import PredictionCache
+from ofa_latency_kedro.nas.search import RESULT_COLUMNS, auto_budgets
+from ofa_latency_kedro.predictors import LatencyPredictor, train_predictor
+from ofa_latency_kedro.search_space import Arch, ArchBatch, get_space
+
+FAST = {"population_size": 24, "generations": 15}
+
+
+def test_winners_meet_their_budgets_and_the_same_seed_repeats(rtx_predictor, accuracy_predictor):
+    first = run_nas(rtx_predictor, accuracy_predictor, [15, 25], objective="accuracy", **FAST)
+    again = run_nas(rtx_predictor, accuracy_predictor, [15, 25], objective="accuracy", **FAST)
+    assert list(first.columns) == list(RESULT_COLUMNS)
+    pd.testing.assert_frame_equal(
+        first.drop(columns="search_seconds"), again.drop(columns="search_seconds")
+    )
+    assert (first["status"] == "ok").all() and (first["objective"] == "accuracy").all()
+    assert (first["predicted_latency_ms"] <= first["budget_ms"]).all()
+    archs = [Arch.parse(text) for text in first["arch"]]
+    np.testing.assert_allclose(rtx_predictor.predict(archs), first["predicted_latency_ms"])
+    np.testing.assert_allclose(accuracy_predictor.predict(archs), first["predicted_accuracy"])
+    assert first["canonical_key"].tolist() == [a.canonical_key for a in archs]
+    assert first["predicted_accuracy"].iloc[1] > first["predicted_accuracy"].iloc[0]
+    other = run_nas(rtx_predictor, accuracy_predictor, [15, 25], seed=1, **FAST)
+    assert other["canonical_key"].tolist() != first["canonical_key"].tolist()
+
+
+def test_an_infeasible_budget_is_marked_not_searched_forever(rtx_predictor, accuracy_predictor):
+    results = run_nas(rtx_predictor, accuracy_predictor, [0.5, 20], **FAST)
+    infeasible, ok = results.iloc[0], results.iloc[1]
+    assert infeasible["status"] == "infeasible" and np.isnan(infeasible["predicted_latency_ms"])
+    assert "no subnet of 'ofa' meets 0.5 ms" in infeasible["message"]
+    assert ok["status"] == "ok" and ok["predicted_latency_ms"] <= 20
+
+
+@pytest.mark.parametrize("budgets", [[], [0], [-3], [float("nan")]])
+def test_budgets_must_be_positive(rtx_predictor, budgets):
+    with pytest.raises(ValueError, match="positive numbers of ms"):
+        run_nas(rtx_predictor, None, budgets, objective="macs", **FAST)
+
+
+def test_objective_is_recorded_and_auto_falls_back_with_a_warning(rtx_predictor, caplog):
+    with caplog.at_level(logging.WARNING):
+        results = run_nas(rtx_predictor, None, [20], objective="auto", **FAST)
+    assert "searching with objective 'macs'" in caplog.text
+    assert results["objective"].tolist() == ["macs"]
+    assert results["predicted_accuracy"].isna().all() and results["macs"].iloc[0] > 0
+    with pytest.raises(AccuracyPredictorUnavailable, match="acc_predictor.pth"):
+        run_nas(rtx_predictor, None, [20], objective="accuracy", **FAST)
+    with pytest.raises(ValueError, match="nas.objective must be one of"):
+        run_nas(rtx_predictor, None, [20], objective="flops", **FAST)
+
+
+def test_macs_objective_uses_the_budget_better_than_random_subnets(rtx_predictor):
+    results = run_nas(rtx_predictor, None, [20], objective="macs", **FAST)
+    space = get_space("ofa")
+    random = ArchBatch.from_archs(space.sample(500, seed=0))
+    latency = rtx_predictor.predict_batch(random)
+    from ofa_latency_kedro.nas.search import macs_millions
+
+    best_random = macs_millions(random)[latency <= 20].max()
+    assert results["macs"].iloc[0] / 1e6 > best_random
+
+
+@pytest.mark.parametrize("space", ["compofa", "compofa-elastic"])
+def test_other_spaces_return_members_of_that_space(rtx_predictor, accuracy_predictor, space):
+    results = run_nas(rtx_predictor, accuracy_predictor, [20], space=space, **FAST)
+    assert results["space"].tolist() == [space]
+    arch = Arch.parse(results["arch"].iloc[0])
+    get_space(space).validate(arch)
+
+
+def test_cache_keys_tell_resolutions_apart_and_ignore_inactive_blocks():
+    calls = []
+
+    def predict(batch: ArchBatch) -> np.ndarray:
+        calls.append(len(batch))
+        return batch.r.astype(float)
+
+    cache = PredictionCache(predict)
+    base = Arch.parse({"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5, "r": [160]})
+    genes = {"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5}
+    genes["ks"][3] = 7  # block 3 of stage 0 is inactive at depth 2
+    same = Arch.parse({**genes, "r": [160]})
+    larger = base.replace(r=224)
+    values = cache(ArchBatch.from_archs([base, same, larger]))
+    assert values.tolist() == [160.0, 160.0, 224.0]
+    assert calls == [2]
+    cache(ArchBatch.from_archs([larger, same]))
+    assert calls == [2] and cache.predicted == 2
+
+
+@pytest.fixture(scope="module")
+def trained_predictor(shared_dir: Path) -> LatencyPredictor:
+    """A predictor of ours, trained at the seed's resolutions 160..224."""
+    table = load_latency_csv(shared_dir / "seed_data" / "latency" / "RTX_2080_Ti_GPU_ofa.csv")
+    return train_predictor(table.iloc[:400], config={"model": "linear"})
+
+
+def test_resolutions_stay_inside_the_predictors_trained_range(trained_predictor, caplog):
+    with caplog.at_level(logging.WARNING):
+        results = run_nas(
+            trained_predictor, None, [12, 30], objective="macs", resolutions="ofa", **FAST
+        )
+    assert "Searching resolutions" in caplog.text
+    assert results["resolution"].between(160, 224).all()
+    with pytest.raises(ValueError, match="none of the search space's"):
+        run_nas(trained_predictor, None, [12], objective="macs", resolutions=[128, 132], **FAST)
+
+
+def test_auto_budgets_are_quartiles_of_the_training_latencies(trained_predictor, rtx_predictor):
+    budgets = auto_budgets(trained_predictor)
+    assert budgets == sorted(budgets) and len(budgets) == 3
+    results = run_nas(trained_predictor, None, "auto", objective="macs", **FAST)
+    assert results["budget_ms"].tolist() == budgets
+    with pytest.raises(ValueError, match="give them as a list of milliseconds"):
+        auto_budgets(rtx_predictor)

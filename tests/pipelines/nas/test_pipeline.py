@@ -1,0 +1,97 @@
+"""The NAS pipeline with an in-memory catalog, on a lookup-table device (verifiable here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from kedro_datasets.pandas import CSVDataset
+from matplotlib.figure import Figure
+
+from ofa_latency_kedro.datasets import (
+    AccuracyPredictorDataset,
+    LatencyFolderDataset,
+    PredictorFolderDataset,
+)
+from ofa_latency_kedro.nas import AccuracyPredictorUnavailable
+from ofa_latency_kedro.pipelines.nas import create_pipeline
+from ofa_latency_kedro.search_space import Arch, build_subnet, net_config
+
+NAS = {
+    "predictors": "all",
+    "constraints_ms": [20, 30],
+    "objective": "auto",
+    "space": None,
+    "resolutions": "seed",
+    "population_size": 24,
+    "generations": 20,
+    "seed": 0,
+    "verify": True,
+    "verify_rounds": 3,
+}
+
+
+def run(device: Path, nas: dict, accuracy_path: Path, out: Path) -> DataCatalog:
+    catalog = DataCatalog(
+        {
+            "latency_predictors": PredictorFolderDataset(str(device / "predictors")),
+            "accuracy_predictor": AccuracyPredictorDataset(str(accuracy_path), url=None),
+            "raw_latency": LatencyFolderDataset(str(device / "latency")),
+            "params:nas": MemoryDataset(nas),
+            "nas_candidates": MemoryDataset(),
+            "nas_populations": MemoryDataset(),
+            "nas_results": CSVDataset(filepath=str(out / "nas_results.csv")),
+            "nas_verification": MemoryDataset(),
+            "nas_net_configs": MemoryDataset(),
+            "nas_pareto_plot": MemoryDataset(),
+        }
+    )
+    SequentialRunner().run(create_pipeline(), catalog)
+    return catalog
+
+
+def test_search_verify_and_export(device: Path, tmp_path: Path):
+    catalog = run(device, NAS, device / "acc_predictor.pth", tmp_path)
+    results: pd.DataFrame = catalog.load("nas_results")
+    assert results["budget_ms"].tolist() == [20, 30]
+    assert (results["status"] == "ok").all() and (results["objective"] == "accuracy").all()
+    assert results["predicted_accuracy"].between(0.7, 0.85).all()
+    assert results["verified"].all() and results["budget_met"].all()
+    assert (results["measured_latency_ms"] <= results["budget_ms"] * 1.03).all()
+    summary = catalog.load("nas_verification")
+    assert summary["verified"] == 2 and summary["budgets_met"] == 2
+    configs = catalog.load("nas_net_configs")
+    assert sorted(configs) == ["note10_ofa_20ms", "note10_ofa_30ms"]
+    arch = Arch.parse(results["arch"].iloc[0], width_mult=1.2)
+    assert configs["note10_ofa_20ms"] == net_config(arch)
+    assert len(configs["note10_ofa_20ms"]["blocks"]) == 1 + sum(arch.d)
+    build_subnet(arch)  # the exported subnet builds
+    assert isinstance(catalog.load("nas_pareto_plot"), Figure)
+    runs = mlflow.search_runs(filter_string="tags.pipeline = 'nas'", search_all_experiments=True)
+    assert runs.iloc[0]["tags.nas.objective"] == "accuracy"
+
+
+def test_proxy_objective_is_labelled_and_verification_can_be_off(device: Path, tmp_path: Path):
+    catalog = run(device, {**NAS, "verify": False}, tmp_path / "missing.pth", tmp_path)
+    results = catalog.load("nas_results")
+    assert (results["objective"] == "macs").all() and results["predicted_accuracy"].isna().all()
+    assert not results["verified"].any()
+    assert set(results["verification_note"]) == {"not verified: nas.verify is false"}
+    runs = mlflow.search_runs(filter_string="tags.pipeline = 'nas'", search_all_experiments=True)
+    assert runs.iloc[0]["tags.nas.objective"] == "macs"
+
+
+def test_accuracy_objective_without_the_predictor_stops_with_where_to_put_it(
+    device: Path, tmp_path: Path
+):
+    with pytest.raises(AccuracyPredictorUnavailable, match="Put acc_predictor.pth at"):
+        run(device, {**NAS, "objective": "accuracy"}, tmp_path / "missing.pth", tmp_path)
+
+
+def test_unknown_predictor_names_what_is_there(device: Path, tmp_path: Path):
+    with pytest.raises(ValueError, match="holds note10_ofa"):
+        run(device, {**NAS, "predictors": ["jetson_ofa"]}, device / "acc_predictor.pth", tmp_path)
