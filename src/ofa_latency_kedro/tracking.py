@@ -136,3 +136,31 @@ def log_nas_run(results: pd.DataFrame, figure: Figure) -> str:
             figure.savefig(path / "nas_pareto.png", dpi=110)
             mlflow.log_artifacts(folder)
         return run.info.run_id
+
+
+def log_finetuning_run(
+    curves: pd.DataFrame, figure: Figure, adapted: dict[str, LatencyPredictor]
+) -> str:
+    """Record the learning curves (one metric per method and sampler, stepped by K), the
+    table, the plot and the adapted predictors."""
+    with mlflow.start_run(run_name="finetuning", nested=mlflow.active_run() is not None) as run:
+        mlflow.set_tags({"pipeline": "finetuning"})
+        summary = curves.groupby(["method", "sampler", "k"])[["mape", "spearman"]].mean()
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(key=f"{method}_{sampler}_{name}", value=float(value), timestamp=now, step=int(k))
+            for (method, sampler, k), row in summary.iterrows()
+            for name, value in row.items()
+            if _finite(value)
+        ]
+        client = mlflow.MlflowClient()
+        for start in range(0, len(metrics), _BATCH):
+            client.log_batch(run.info.run_id, metrics=metrics[start : start + _BATCH])
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder)
+            curves.to_csv(path / "finetuning_curves.csv", index=False)
+            figure.savefig(path / "finetuning_curves.png", dpi=110)
+            for name, predictor in adapted.items():
+                predictor.save(path / f"{name}.pt")
+            mlflow.log_artifacts(folder)
+        return run.info.run_id

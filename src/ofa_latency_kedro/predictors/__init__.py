@@ -1,5 +1,7 @@
 """Latency predictors: models, training, Ray Tune search, metrics and checkpoints."""
 
+from ofa_latency_kedro.predictors.adaptation import METHODS as ADAPTATION_METHODS
+from ofa_latency_kedro.predictors.adaptation import adapt_predictor
 from ofa_latency_kedro.predictors.metrics import METRIC_NAMES, regression_metrics
 from ofa_latency_kedro.predictors.predictor import LatencyPredictor, PredictorError
 from ofa_latency_kedro.predictors.training import (
@@ -11,11 +13,13 @@ from ofa_latency_kedro.predictors.training import (
 )
 
 __all__ = [
+    "ADAPTATION_METHODS",
     "METRIC_NAMES",
     "SEED_RECIPE",
     "LatencyPredictor",
     "PredictorError",
     "TrainingConfig",
+    "adapt_predictor",
     "fit_prepared",
     "prepare_data",
     "regression_metrics",

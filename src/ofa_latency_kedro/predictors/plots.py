@@ -68,3 +68,23 @@ def loss_curves(history: dict[str, list[float]], title: str) -> Figure:
     left.set_title(title, fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def learning_curve_plot(curves: Any, title: str) -> Figure:
+    """Test MAPE against the number of samples K, one line per method and sampler (mean of
+    the draws, the spread shaded)."""
+    figure, axes = plt.subplots(figsize=(6.4, 4.4))
+    summary = curves.groupby(["method", "sampler", "k"])["mape"].agg(["mean", "min", "max"])
+    for (method, sampler), rows in summary.groupby(level=["method", "sampler"]):
+        ks = rows.index.get_level_values("k")
+        label = method if curves["sampler"].nunique() == 1 else f"{method} ({sampler})"
+        line = axes.plot(ks, rows["mean"], marker="o", markersize=3, label=label)[0]
+        axes.fill_between(ks, rows["min"], rows["max"], color=line.get_color(), alpha=0.12)
+    axes.set_xscale("log")
+    axes.set_xlabel("measured subnets of the new device (K)")
+    axes.set_ylabel("test MAPE (%)")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    axes.set_title(title, fontsize=10)
+    figure.tight_layout()
+    return figure

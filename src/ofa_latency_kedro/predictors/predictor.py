@@ -13,7 +13,7 @@ import io
 import json
 import platform
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import torch
 from ofa_latency_kedro.atomic import atomic_write_bytes
 from ofa_latency_kedro.encoding.encoders import Encoder, joint_indices
 from ofa_latency_kedro.encoding.loading import dataset_name_parts
+from ofa_latency_kedro.predictors.calibration import apply_calibration
 from ofa_latency_kedro.predictors.models import SeedMLP, WideDeep
 from ofa_latency_kedro.search_space import ArchBatch, ArchLike
 
@@ -51,12 +52,20 @@ def library_versions() -> dict[str, str | None]:
 class LatencyPredictor:
     """Predicts latency (ms) of subnets on one device, for whole batches at once."""
 
-    def __init__(self, module: torch.nn.Module, metadata: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        metadata: Mapping[str, Any],
+        sources: Sequence[LatencyPredictor] = (),
+    ) -> None:
+        """``sources``: predictors of other devices whose predictions a few-shot
+        calibration (`adapt_predictor`) blends with this one's; saved in the same file."""
         kind = metadata.get("kind")
         if kind not in KINDS:
             raise PredictorError(f"unknown predictor kind {kind!r}; known: {', '.join(KINDS)}")
         self.module = module.eval()
         self.metadata: dict[str, Any] = json.loads(json.dumps(dict(metadata)))
+        self.sources = list(sources)
 
     # -- what it is -------------------------------------------------------------------------
     @property
@@ -125,7 +134,25 @@ class LatencyPredictor:
                 out[start:stop] = self._predict_chunk(
                     chunk, None if hardware is None else hardware[start:stop]
                 )
-        return out
+        calibration = self.metadata.get("calibration")
+        if calibration is None:
+            return out
+        return apply_calibration(
+            calibration,
+            batch,
+            out,
+            [source.predict_on_own_network(batch) for source in self.sources],
+        )
+
+    def predict_on_own_network(self, batch: ArchBatch) -> np.ndarray:
+        """Latency of the subnets with the same genes on the network this predictor was
+        trained for (its width multiplier): how a device of another width family ranks them."""
+        width = self.metadata.get("width_mult")
+        if width is not None and not np.all(batch.width_mult == width):
+            batch = ArchBatch(
+                batch.ks, batch.e, batch.d, batch.r, np.full(len(batch), float(width))
+            )
+        return self.predict_batch(batch)
 
     def _predict_chunk(self, batch: ArchBatch, hardware: np.ndarray | None) -> np.ndarray:
         if self.kind == "seed_mlp":
@@ -165,15 +192,24 @@ class LatencyPredictor:
     def save(self, path: str | Path) -> Path:
         """Write the checkpoint atomically (a temporary file renamed over ``path``)."""
         state = {name: tensor.detach().cpu() for name, tensor in self.module.state_dict().items()}
+        content: dict[str, Any] = {
+            "format": CHECKPOINT_FORMAT,
+            "metadata": json.dumps(self.metadata),
+            "state_dict": state,
+        }
+        if self.sources:
+            content["sources"] = [
+                {
+                    "metadata": json.dumps(source.metadata),
+                    "state_dict": {
+                        name: tensor.detach().cpu()
+                        for name, tensor in source.module.state_dict().items()
+                    },
+                }
+                for source in self.sources
+            ]
         buffer = io.BytesIO()
-        torch.save(
-            {
-                "format": CHECKPOINT_FORMAT,
-                "metadata": json.dumps(self.metadata),
-                "state_dict": state,
-            },
-            buffer,
-        )
+        torch.save(content, buffer)
         return atomic_write_bytes(path, buffer.getvalue())
 
     @classmethod
@@ -220,6 +256,7 @@ class LatencyPredictor:
     @classmethod
     def _from_checkpoint(cls, content: Mapping[str, Any], path: Path) -> LatencyPredictor:
         try:
+            sources = [cls._from_checkpoint(source, path) for source in content.get("sources", [])]
             metadata = json.loads(content["metadata"])
             architecture = metadata["architecture"]
             if metadata["kind"] == "seed_mlp":
@@ -238,7 +275,7 @@ class LatencyPredictor:
             raise PredictorError(
                 f"{path}: the checkpoint is damaged or incomplete: {exc}"
             ) from None
-        return cls(module, metadata)
+        return cls(module, metadata, sources)
 
     @classmethod
     def _from_seed_state(cls, state: Mapping[str, torch.Tensor], path: Path) -> LatencyPredictor:

@@ -1,0 +1,90 @@
+"""The finetuning pipeline with an in-memory catalog: RTX 2080 Ti carried to the Tesla P40."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from matplotlib.figure import Figure
+
+from ofa_latency_kedro.datasets import PredictorFolderDataset
+from ofa_latency_kedro.encoding import load_latency_csv, split_table
+from ofa_latency_kedro.pipelines.finetuning import create_pipeline
+from ofa_latency_kedro.predictors import train_predictor
+
+FINETUNING = {
+    "target": "Tesla_P40_GPU_ofa",
+    "sources": "auto",
+    "ks": [5, 20, 5000],
+    "draws": [0],
+    "methods": ["auto", "calibrate", "last_layer"],
+    "samplers": ["random", "informative"],
+    "adapt_k": 10,
+    "adapt_sampler": "informative",
+}
+
+
+@pytest.fixture(scope="module")
+def model_input(shared_dir: Path) -> pd.DataFrame:
+    folder = shared_dir / "seed_data" / "latency"
+    rtx = load_latency_csv(folder / "RTX_2080_Ti_GPU_ofa.csv").iloc[:1200]
+    p40 = load_latency_csv(folder / "Tesla_P40_GPU_ofa.csv").iloc[:1200]
+    return pd.concat([split_table(rtx, "key"), split_table(p40, "key")], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def predictors(model_input: pd.DataFrame, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("predictors")
+    rtx = model_input[model_input["hardware"] == "RTX_2080_Ti_GPU"]
+    PredictorFolderDataset(str(folder)).save(
+        {"RTX_2080_Ti_GPU_ofa": train_predictor(rtx, config={"epochs": 10})}
+    )
+    return folder
+
+
+def run(model_input: pd.DataFrame, predictors: Path, finetuning: dict, out: Path) -> DataCatalog:
+    catalog = DataCatalog(
+        {
+            "latency_model_input": MemoryDataset(model_input),
+            "latency_predictors": PredictorFolderDataset(str(predictors)),
+            "params:finetuning": MemoryDataset(finetuning),
+            "finetuning_curves": MemoryDataset(),
+            "finetuning_plot": MemoryDataset(),
+            "adapted_predictors": PredictorFolderDataset(str(out)),
+        }
+    )
+    SequentialRunner().run(create_pipeline(), catalog)
+    return catalog
+
+
+def test_learning_curves_and_the_adapted_predictor(model_input, predictors, tmp_path: Path):
+    catalog = run(model_input, predictors, FINETUNING, tmp_path)
+    curves = catalog.load("finetuning_curves")
+    assert set(curves["k"]) == {5, 20}  # 5000 is more than the target's training rows
+    assert len(curves) == 2 * 2 * 1 * 3  # K x samplers x draws x methods
+    assert set(curves["sources"]) == {"RTX_2080_Ti_GPU_ofa"}
+    assert (curves["mape"] > 0).all() and (curves["spearman"] > 0.9).all()
+    at_20 = curves[(curves["k"] == 20) & (curves["method"] == "calibrate")]
+    assert at_20["mape"].max() < 10
+    assert isinstance(catalog.load("finetuning_plot"), Figure)
+    adapted = {name: load() for name, load in PredictorFolderDataset(str(tmp_path)).load().items()}
+    assert list(adapted) == ["Tesla_P40_GPU_ofa_from_RTX_2080_Ti_GPU_k10"]
+    predictor = adapted["Tesla_P40_GPU_ofa_from_RTX_2080_Ti_GPU_k10"]
+    assert predictor.hardware == "Tesla_P40_GPU" and predictor.metadata["adaptation"]["k"] == 10
+    runs = mlflow.search_runs(
+        filter_string="tags.pipeline = 'finetuning'", search_all_experiments=True
+    )
+    assert len(runs) >= 1 and "metrics.calibrate_random_mape" in runs.columns
+
+
+def test_a_source_of_the_target_device_is_refused(model_input, predictors, tmp_path: Path):
+    with pytest.raises(ValueError, match="trained on the target device itself"):
+        run(model_input, predictors, {**FINETUNING, "sources": ["Tesla_P40_GPU_ofa"]}, tmp_path)
+    with pytest.raises(
+        ValueError, match="finetuning.target 'jetson_ofa' is not in the model input"
+    ):
+        run(model_input, predictors, {**FINETUNING, "target": "jetson_ofa"}, tmp_path)
