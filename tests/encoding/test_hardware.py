@@ -42,3 +42,48 @@ def test_bad_entries_are_named(entries, fragment):
     with pytest.raises(ValueError) as info:
         HardwareRegistry(entries)
     assert fragment in str(info.value)
+
+
+def test_sampling_sidecars_add_devices_and_fill_unknowns_without_overriding():
+    registry = HardwareRegistry(
+        {"AMD_EPYC_CPU": {"kind": "cpu", "memory_gb": 64, "cores": None}}, source="test"
+    )
+    sidecars = {
+        "AMD_EPYC_CPU_ofa": {
+            "hardware": "AMD_EPYC_CPU",
+            "backend": "torch-cpu",
+            "width_mult": 1.0,
+            "protocol": {"batch_size": 1},
+            "descriptor": {
+                "kind": "cpu",
+                "cpu_model": "AMD EPYC",
+                "physical_cores": 2,
+                "memory_gb": 23.5,
+                "gpu": None,
+            },
+        },
+        "A100_ofa": {
+            "hardware": "A100",
+            "backend": "torch-cuda-graph",
+            "protocol": {"batch_size": 64},
+            "descriptor": {
+                "kind": "gpu",
+                "gpu": {
+                    "name": "NVIDIA A100",
+                    "sms": 108,
+                    "memory_gb": 40.0,
+                    "bandwidth_gb_s": None,
+                },
+            },
+        },
+        "note10_ofa": {"hardware": "note10", "backend": "lut", "width_mult": 1.2},
+        "broken": None,
+    }
+    merged = registry.with_sidecars(sidecars)
+    cpu = merged.get("AMD_EPYC_CPU")
+    assert cpu["memory_gb"] == 64 and cpu["cores"] == 2 and cpu["backend"] == "torch-cpu"
+    gpu = merged.get("A100")
+    assert gpu["kind"] == "gpu" and gpu["sms"] == 108 and gpu["batch_size"] == 64
+    assert gpu["bandwidth_gb_s"] is None and gpu["cuda_cores"] is None
+    assert merged.get("note10")["kind"] == "lut" and merged.width_mult("note10") == 1.2
+    assert "AMD_EPYC_CPU" in registry and "A100" not in registry  # the original is unchanged

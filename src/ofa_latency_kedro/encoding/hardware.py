@@ -73,6 +73,21 @@ class HardwareRegistry:
             )
         return self.entries[name]
 
+    def with_sidecars(self, sidecars: Mapping[str, Mapping[str, Any] | None]) -> HardwareRegistry:
+        """This registry plus an entry for every device a sampling sidecar describes (by its
+        ``hardware`` name). Fields the registry gives win; the sidecar fills what it knows,
+        and what neither knows stays None."""
+        entries = {name: dict(entry) for name, entry in self.entries.items()}
+        for sidecar in sidecars.values():
+            if not sidecar or not sidecar.get("hardware"):
+                continue
+            derived = descriptor_entry(sidecar)
+            current = entries.setdefault(str(sidecar["hardware"]), {})
+            for field, value in derived.items():
+                if current.get(field) is None:
+                    current[field] = value
+        return HardwareRegistry(entries, source=f"{self.source} + sampling sidecars")
+
     def width_mult(self, name: str) -> float | None:
         return self.entries.get(name, {}).get("width_mult")
 
@@ -89,3 +104,34 @@ class HardwareRegistry:
                 )
             table[name] = [float(entry[f]) for f in SEED_HARDWARE_FEATURES]
         return np.array([table[name] for name in names], dtype=np.float32).reshape(len(names), 3)
+
+
+def descriptor_entry(sidecar: Mapping[str, Any]) -> dict[str, Any]:
+    """A registry entry from a sampling sidecar: its backend, batch size and width, and the
+    hardware descriptor it stored (the GPU's when one was measured, else the CPU's)."""
+    descriptor = sidecar.get("descriptor") or {}
+    protocol = sidecar.get("protocol") or {}
+    gpu = descriptor.get("gpu") or None
+    backend = sidecar.get("backend")
+    entry: dict[str, Any] = {
+        "kind": "lut" if backend == "lut" else ("gpu" if gpu else descriptor.get("kind")),
+        "backend": backend,
+        "batch_size": protocol.get("batch_size"),
+        "width_mult": sidecar.get("width_mult"),
+    }
+    if gpu:
+        entry.update(
+            description=gpu.get("name"),
+            sms=gpu.get("sms"),
+            memory_gb=gpu.get("memory_gb"),
+            bandwidth_gb_s=gpu.get("bandwidth_gb_s"),
+        )
+    elif backend != "lut":
+        entry.update(
+            description=descriptor.get("cpu_model"),
+            cores=descriptor.get("physical_cores"),
+            memory_gb=descriptor.get("memory_gb"),
+        )
+    if entry["kind"] not in KINDS:
+        entry["kind"] = None
+    return entry

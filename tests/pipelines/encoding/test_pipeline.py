@@ -56,6 +56,9 @@ def test_every_csv_is_validated_merged_and_split_without_leakage(latency_folder:
     assert report["rows_before_merge"] == 20000
     assert report["leaked_subnets"] == 0
     assert {d["hardware"] for d in report["datasets"]} == {"note10_lookuptable", "Intel_Xeon_CPU"}
+    assert report["hardware"]["Intel_Xeon_CPU"]["kind"] == "cpu"
+    assert report["hardware"]["Intel_Xeon_CPU"]["cores"] is None  # unknown, never 0
+    assert report["hardware"]["note10_lookuptable"]["width_mult"] == 1.2
     note10 = table[table["hardware"] == "note10_lookuptable"]
     assert set(note10["width_mult"]) == {1.2}  # from the hardware registry
 

@@ -40,7 +40,9 @@ def build_model_input(
             "no latency datasets in data/01_raw/latency: run `kedro run --pipelines sampling` "
             "or copy CSVs (e.g. the seed's) there"
         )
-    registry = HardwareRegistry(hardware, source="conf/*/hardware.yml")
+    registry = HardwareRegistry(hardware, source="conf/*/hardware.yml").with_sidecars(
+        {file.path.stem: file.sidecar() for file in files}
+    )
     widths = {
         name: entry["width_mult"]
         for name, entry in registry.entries.items()
@@ -88,6 +90,10 @@ def build_model_input(
         split=encoding.get("split", "key"),
         leaked_subnets=leaked_subnets(table),
         datasets=datasets,
+        hardware={
+            str(name): registry.entries.get(str(name))
+            for name in dict.fromkeys(d["hardware"] for d in datasets)
+        },
     )
     if report["rows_skipped"]:
         logger.warning(
