@@ -36,6 +36,7 @@ from ofa_latency_kedro.predictors.metrics import regression_metrics
 from ofa_latency_kedro.predictors.predictor import LatencyPredictor, PredictorError
 from ofa_latency_kedro.predictors.training import as_latency_table
 from ofa_latency_kedro.search_space import ArchBatch
+from ofa_latency_kedro.search_space.network import block_cost_table
 
 logger = logging.getLogger(__name__)
 
@@ -330,7 +331,7 @@ def pick_subnets(
     table = as_latency_table(pool)
     batch = ArchBatch.from_frame(table)
     points = np.stack(
-        [calibration_features(batch)[:, 0], batch.d.sum(axis=1), batch.r], axis=1
+        [np.log(block_cost_table(batch).macs_exact), batch.d.sum(axis=1), batch.r], axis=1
     ).astype(float)
     points = (points - points.mean(axis=0)) / (points.std(axis=0) + 1e-9)
     chosen = [int(rng.integers(len(points)))]

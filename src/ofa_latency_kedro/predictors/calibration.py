@@ -19,10 +19,9 @@ CALIBRATION_FEATURES = ("log_mmacs", "log_mparams", "log_activation_mb", "active
 def calibration_features(batch: ArchBatch) -> np.ndarray:
     """(n, 5) `CALIBRATION_FEATURES` of every subnet."""
     costs = block_cost_table(batch)
-    macs = costs.stem_macs + costs.block_macs.sum(axis=1) + costs.head_macs
     return np.stack(
         [
-            np.log(macs / 1e6),
+            np.log(costs.macs_exact / 1e6),
             np.log(costs.params / 1e6),
             np.log(costs.block_activations.sum(axis=1) * 4 / 1e6),
             batch.active_mask.sum(axis=1).astype(float),
