@@ -5,7 +5,8 @@ OFA dataset; the calibration methods also blend in the predictor trained on the 
 OFA dataset (no P40 row anywhere). K subnets are drawn at random from the first 70% of the
 P40 file (the seed's training part); MAPE and Spearman are measured on the seed's test rows
 (last 15%), as the mean of 3 draws. Every adaptation method is run alone and through
-``auto`` (chosen by cross-validation inside the K samples), with and without the blend.
+``auto`` (chosen by cross-validation inside the K samples), with and without the blend, and
+for the generalized predictor trained on the RTX and Note10 training rows (its embedding).
 
     python benchmarks/adaptation_benchmark.py [--shared ../shared] [--ks 5 10 20 50 100 700]
 """
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ofa_latency_kedro.encoding import load_latency_csv, split_table
 from ofa_latency_kedro.predictors import (
@@ -26,6 +28,8 @@ from ofa_latency_kedro.predictors import (
     regression_metrics,
     train_predictor,
 )
+from ofa_latency_kedro.predictors.adaptation import applies
+from ofa_latency_kedro.predictors.generalization import train_generalized
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DRAWS = (0, 1, 2)
@@ -41,14 +45,13 @@ def main() -> None:
     folder = args.shared / "seed_data" / "latency"
     source_table = split_table(load_latency_csv(folder / "RTX_2080_Ti_GPU_ofa.csv"), "seed")
     source = train_predictor(source_table)
-    note10 = train_predictor(
-        split_table(
-            load_latency_csv(
-                folder / "note10_lookuptable_ofa.csv", width_mult={"note10_lookuptable": 1.2}
-            ),
-            "seed",
-        )
+    note10_table = split_table(
+        load_latency_csv(
+            folder / "note10_lookuptable_ofa.csv", width_mult={"note10_lookuptable": 1.2}
+        ),
+        "seed",
     )
+    note10 = train_predictor(note10_table)
     target = split_table(load_latency_csv(folder / "Tesla_P40_GPU_ofa.csv", merge=False), "seed")
     pool = target[target["split"] == "train"].reset_index(drop=True)
     test = target[target["split"] == "test"]
@@ -59,17 +62,24 @@ def main() -> None:
         f"Spearman {zero_shot['spearman']:.4f}"
     )
     rows = []
-    variants = [("rtx+note10", [note10], ("auto", *ADAPTATION_METHODS))]
-    variants.append(("rtx", [], ("auto", "calibrate", "calibrate_features")))
+    generalized = train_generalized(
+        pd.concat([source_table, note10_table], ignore_index=True).query("split == 'train'")
+    )
+    per_device = tuple(m for m in ADAPTATION_METHODS if applies(source, m))
+    variants = [
+        ("rtx+note10", source, [note10], ("auto", *per_device)),
+        ("rtx", source, [], ("auto", "calibrate", "calibrate_features")),
+        ("generalized", generalized, [], ("auto", "embedding", "calibrate_features")),
+    ]
     for k in args.ks:
-        for variant, sources, methods in variants:
+        for variant, adapted_source, sources, methods in variants:
             for method in methods:
                 figures = []
                 for draw in DRAWS:
                     few = pool.sample(k, random_state=draw)
                     started = time.perf_counter()
                     adapted = adapt_predictor(
-                        source, few, method=method, seed=draw, sources=sources
+                        adapted_source, few, method=method, seed=draw, sources=sources
                     )
                     seconds = time.perf_counter() - started
                     metrics = regression_metrics(truth, adapted.predict(test["child_arch"]))
@@ -92,7 +102,7 @@ def main() -> None:
                 }
                 rows.append(row)
                 print(
-                    f"K={k:4d} {variant:10s} {method:19s} MAPE {row['mape']:5.2f}%  "
+                    f"K={k:4d} {variant:11s} {method:19s} MAPE {row['mape']:5.2f}%  "
                     f"Spearman {row['spearman']:.4f}  "
                     f"{row['seconds']:5.2f} s  chosen {row['chosen']}",
                     flush=True,

@@ -64,3 +64,48 @@ def test_cli_runs_a_named_pipeline_with_either_flag(project_copy: Path, flag: st
     plan = pd.read_csv(project_copy / "data" / "02_intermediate" / "sampling_plan.csv")
     assert len(plan) == 7
     assert "Sampling done" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_generalization_and_finetuning_from_the_cli_on_seed_files(
+    project_copy: Path, shared_dir: Path
+):
+    raw = project_copy / "data" / "01_raw" / "latency"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in ("RTX_2080_Ti_GPU_ofa", "Tesla_P40_GPU_ofa", "note10_lookuptable_ofa"):
+        lines = (shared_dir / "seed_data" / "latency" / f"{name}.csv").read_text().splitlines()
+        (raw / f"{name}.csv").write_text("\n".join(lines[:401]) + "\n")
+    first = kedro(
+        project_copy,
+        "run",
+        "--pipelines",
+        "encoding,training",
+        "--params",
+        "training.config.epochs=5",
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    params = ",".join(
+        [
+            "generalization.model.epochs=3",
+            "finetuning.ks=[5,20]",
+            "finetuning.draws=[0]",
+            "finetuning.samplers=[random]",
+            "finetuning.methods=[calibrate,embedding]",
+            "finetuning.adapt_k=10",
+        ]
+    )
+    second = kedro(
+        project_copy, "run", "--pipelines", "generalization,finetuning", "--params", params
+    )
+    assert second.returncode == 0, second.stdout + second.stderr
+    reporting = project_copy / "data" / "08_reporting"
+    loo = pd.read_csv(reporting / "generalization_leave_one_out.csv")
+    assert set(loo["held_out"]) == {
+        "RTX_2080_Ti_GPU_ofa",
+        "Tesla_P40_GPU_ofa",
+        "note10_lookuptable_ofa",
+    }
+    curves = pd.read_csv(reporting / "finetuning_curves.csv")
+    assert set(curves["method"]) == {"calibrate", "generalized/calibrate", "generalized/embedding"}
+    assert (project_copy / "data" / "06_models" / "generalized" / "all_devices.pt").is_file()
+    assert "Leave-one-hardware-out" in second.stdout + second.stderr

@@ -164,3 +164,40 @@ def log_finetuning_run(
                 predictor.save(path / f"{name}.pt")
             mlflow.log_artifacts(folder)
         return run.info.run_id
+
+
+def log_generalization_run(
+    results: pd.DataFrame, figure: Figure, predictors: dict[str, LatencyPredictor]
+) -> str:
+    """Record the leave-one-hardware-out table (one metric per held-out dataset and
+    descriptor), its plot and the generalized predictors."""
+    with mlflow.start_run(run_name="generalization", nested=mlflow.active_run() is not None) as run:
+        mlflow.set_tags({"pipeline": "generalization"})
+        everything = predictors.get("all_devices")
+        if everything is not None:
+            mlflow.log_params(
+                {
+                    "devices": ",".join(everything.devices),
+                    "encoder": everything.encoder_name,
+                    **{
+                        f"architecture.{k}": v
+                        for k, v in everything.metadata["architecture"].items()
+                    },
+                    "epochs": everything.metadata["training"]["epochs"],
+                }
+            )
+        metrics = {
+            f"{row.held_out}.{row.descriptor.replace(':', '.')}.{name}": float(getattr(row, name))
+            for row in results.itertuples()
+            for name in ("spearman", "mape")
+            if _finite(float(getattr(row, name)))
+        }
+        mlflow.log_metrics(metrics)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder)
+            results.to_csv(path / "generalization_leave_one_out.csv", index=False)
+            figure.savefig(path / "generalization_leave_one_out.png", dpi=110)
+            for name, predictor in predictors.items():
+                predictor.save(path / f"{name}.pt")
+            mlflow.log_artifacts(folder)
+        return run.info.run_id

@@ -13,9 +13,8 @@ import yaml
 
 from ofa_latency_kedro.encoding.encoders import SEED_HARDWARE_FEATURES
 
-HARDWARE_FIELDS = (
-    "kind",
-    "description",
+#: The numbers a registry entry may give (None when unknown).
+NUMERIC_FIELDS = (
     "cuda_cores",
     "sms",
     "cores",
@@ -23,9 +22,8 @@ HARDWARE_FIELDS = (
     "bandwidth_gb_s",
     "peak_tflops",
     "batch_size",
-    "backend",
-    "width_mult",
 )
+HARDWARE_FIELDS = ("kind", "description", *NUMERIC_FIELDS, "backend", "width_mult")
 KINDS = ("cpu", "gpu", "mobile", "lut")
 
 

@@ -2,6 +2,7 @@
 
 from ofa_latency_kedro.predictors.adaptation import METHODS as ADAPTATION_METHODS
 from ofa_latency_kedro.predictors.adaptation import adapt_predictor
+from ofa_latency_kedro.predictors.generalization import train_generalized
 from ofa_latency_kedro.predictors.metrics import METRIC_NAMES, regression_metrics
 from ofa_latency_kedro.predictors.predictor import LatencyPredictor, PredictorError
 from ofa_latency_kedro.predictors.training import (
@@ -23,5 +24,6 @@ __all__ = [
     "fit_prepared",
     "prepare_data",
     "regression_metrics",
+    "train_generalized",
     "train_predictor",
 ]

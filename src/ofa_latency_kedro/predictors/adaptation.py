@@ -14,7 +14,12 @@ Methods (``adapt_predictor(..., method=...)``):
 ``finetune``            every weight trained with a small learning rate (on top of
                         ``calibrate``), pulled towards the source's weights (L2-SP), so a few
                         samples cannot drag it far.
-``auto``                (default) each method scored by cross-validation inside the K samples
+``embedding``           a generalized predictor (`train_generalized`) only: the new device's
+                        embedding (a non-negative blend of the training devices and its speed)
+                        fitted to the K samples; no weight changes.
+``auto``                (default) each method that applies to the predictor (the weight methods
+                        to a per-device one, ``embedding`` to a generalized one) scored by
+                        cross-validation inside the K samples
                         (5 folds, leave-one-out up to 5); the best one is refitted on all.
 """
 
@@ -23,29 +28,35 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+from scipy.optimize import nnls
 
 from ofa_latency_kedro.encoding.encoders import joint_indices
 from ofa_latency_kedro.predictors.calibration import CALIBRATION_FEATURES, calibration_features
 from ofa_latency_kedro.predictors.metrics import regression_metrics
 from ofa_latency_kedro.predictors.predictor import LatencyPredictor, PredictorError
-from ofa_latency_kedro.predictors.training import as_latency_table
 from ofa_latency_kedro.search_space import ArchBatch
 from ofa_latency_kedro.search_space.network import block_cost_table
+from ofa_latency_kedro.search_space.table import as_latency_table
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("calibrate", "calibrate_features", "last_layer", "finetune")
+METHODS = ("calibrate", "calibrate_features", "last_layer", "finetune", "embedding")
+#: Methods that retrain weights (per-device predictors) and the one that places a
+#: generalized predictor (`train_generalized`) by its embedding.
+WEIGHT_METHODS = ("last_layer", "finetune")
 FEATURE_RIDGE = 1.0
 STEPS = {"last_layer": 150, "finetune": 150}
 LEARNING_RATE = {"last_layer": 1e-3, "finetune": 1e-4}
 #: Pull of the trained weights towards the source's (L2-SP), per squared unit.
 L2SP = 1e-1
+#: How many samples' worth of pull the embedding's blend feels towards the average device.
+EMBEDDING_PRIOR = 5.0
 
 
 def _few_shot_table(few: pd.DataFrame) -> tuple[ArchBatch, np.ndarray, str | None]:
@@ -98,6 +109,44 @@ def _fit_calibration(
     if features is not None:
         calibration["coef"] = solution[blended:].tolist()
     return calibration
+
+
+def fit_embedding(
+    predictor: LatencyPredictor, batch: ArchBatch, latency: np.ndarray
+) -> dict[str, Any]:
+    """The embedding of a device from its latency of a few subnets: non-negative blend
+    weights of the training devices' log latencies and a free intercept, by least squares in
+    log space, pulled towards the plain average of the devices with the weight of
+    `EMBEDDING_PRIOR` samples (ten measurements are noisy; devices are alike more often than
+    not). With fewer samples than devices + 2 only the intercept is fitted."""
+    if predictor.kind != "generalized":
+        raise PredictorError(
+            "the embedding method adapts a generalized predictor (train_generalized); "
+            f"this one is {predictor.kind}"
+        )
+    columns = predictor.device_log_latency(batch)
+    target = np.log(latency)
+    devices = columns.shape[1]
+    average = np.full(devices, 1 / devices)
+    if len(latency) < devices + 2:
+        weights = average
+    else:
+        centred = columns - columns.mean(axis=0)
+        pull = np.sqrt(EMBEDDING_PRIOR * centred.var(axis=0).mean())
+        design = np.vstack([centred, pull * np.eye(devices)])
+        goal = np.concatenate([target - target.mean(), pull * average])
+        weights, _ = nnls(design, goal)
+    intercept = float(np.mean(target - columns @ weights))
+    return {"intercept": intercept, "weights": weights.tolist(), "fitted_on": len(latency)}
+
+
+def embedded(
+    predictor: LatencyPredictor, embedding: Mapping[str, Any], *, hardware: str, space: str | None
+) -> LatencyPredictor:
+    """The generalized predictor placed on a device by ``embedding``."""
+    metadata = {k: v for k, v in predictor.metadata.items() if k != "calibration"}
+    metadata.update(embedding=dict(embedding), hardware=hardware, space=space or predictor.space)
+    return LatencyPredictor(predictor.module, metadata)
 
 
 def _module_inputs(predictor: LatencyPredictor, batch: ArchBatch) -> tuple[torch.Tensor, ...]:
@@ -191,6 +240,15 @@ def _adapted(
     )
 
 
+def applies(predictor: LatencyPredictor, method: str) -> bool:
+    """Whether ``method`` can adapt ``predictor``."""
+    if method == "embedding":
+        return predictor.kind == "generalized"
+    if method in WEIGHT_METHODS:
+        return predictor.kind != "generalized"
+    return method in METHODS
+
+
 def _fit(
     predictor: LatencyPredictor,
     batch: ArchBatch,
@@ -202,6 +260,15 @@ def _fit(
     sources: Sequence[LatencyPredictor] = (),
 ) -> LatencyPredictor:
     predictor = _uncalibrated(predictor)
+    if method == "embedding":
+        placed = embedded(
+            predictor,
+            fit_embedding(predictor, batch, latency),
+            hardware=info.get("hardware") or "new device",
+            space=predictor.space,
+        )
+        placed.metadata["adaptation"] = info
+        return placed
     raw = predictor.predict_batch(batch)
     if method in ("calibrate", "calibrate_features"):
         features = calibration_features(batch) if method == "calibrate_features" else None
@@ -270,8 +337,17 @@ def adapt_predictor(
     if unknown:
         raise ValueError(f"unknown adaptation methods {unknown}; known: {', '.join(METHODS)}")
     started = time.perf_counter()
+    if method == "auto":
+        candidates = [m for m in methods if applies(predictor, m)]
+        if not candidates:
+            raise ValueError(f"none of {list(methods)} adapts a {predictor.kind} predictor")
+    elif applies(predictor, method):
+        candidates = [method]
+    else:
+        raise ValueError(
+            f"adaptation method {method!r} does not adapt a {predictor.kind} predictor"
+        )
     batch, latency, named = _few_shot_table(few_df)
-    candidates = list(methods) if method == "auto" else [method]
     scores: dict[str, float] = {}
     if len(candidates) > 1:
         for name in candidates:
@@ -355,7 +431,10 @@ def learning_curve(
 ) -> pd.DataFrame:
     """Test error of every method after adaptation from K samples of ``pool``, for every K,
     draw and sampler: one row each (k, method, sampler, draw, chosen method, MAPE, MAE,
-    Spearman, seconds)."""
+    Spearman, seconds). Methods that do not adapt ``source`` are left out; a generalized
+    source's methods are named ``generalized/<method>``."""
+    methods = [m for m in methods if m == "auto" or applies(source, m)]
+    label = "generalized/" if source.kind == "generalized" else ""
     truth = test["latency"].to_numpy(dtype=float)
     test_batch = ArchBatch.from_frame(as_latency_table(test))
     rows = []
@@ -373,10 +452,10 @@ def learning_curve(
                     rows.append(
                         {
                             "k": k,
-                            "method": method,
+                            "method": label + method,
                             "sampler": sampler,
                             "draw": draw,
-                            "chosen": adapted.metadata["adaptation"]["method"],
+                            "chosen": label + adapted.metadata["adaptation"]["method"],
                             "mape": metrics["mape"],
                             "mae": metrics["mae"],
                             "spearman": metrics["spearman"],

@@ -80,3 +80,32 @@ class WideDeep(nn.Module):
 
     def forward(self, wide_index: torch.Tensor, deep_features: torch.Tensor) -> torch.Tensor:
         return self.wide(wide_index) + self.deep_part(deep_features)
+
+
+class SharedBasis(nn.Module):
+    """The generalized model: log latency on device ``j`` = ``linear_j(x) + heads_j(trunk(x))``.
+
+    One trunk (an MLP on the standardised subnet features) learns a basis of latency
+    behaviours shared by every device; each device keeps a linear term on the features (its
+    own compute and memory weights) and a head over the basis. ``forward`` gives every
+    device's log latency, (n, devices): a new device is a blend of these columns (its
+    embedding), fitted from a few of its measurements.
+    """
+
+    def __init__(self, in_features: int, devices: int, basis: int = 64, hidden: int = 256) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(in_features))
+        self.register_buffer("std", torch.ones(in_features))
+        self.trunk = nn.Sequential(
+            nn.Linear(in_features, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, basis),
+        )
+        self.linear = nn.Linear(in_features, devices)
+        self.heads = nn.Linear(basis, devices)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        standardised = (features - self.mean) / self.std
+        return self.linear(standardised) + self.heads(self.trunk(standardised))

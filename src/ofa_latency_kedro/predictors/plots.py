@@ -88,3 +88,29 @@ def learning_curve_plot(curves: Any, title: str) -> Figure:
     axes.set_title(title, fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def leave_one_out_plot(results: Any) -> Figure:
+    """Zero-shot Spearman and MAPE of every held-out dataset, one bar per descriptor (the
+    training devices' own heads included for comparison)."""
+    figure, (rank_axes, error_axes) = plt.subplots(1, 2, figsize=(10, 4.2))
+    held_out = list(dict.fromkeys(results["held_out"]))
+    descriptors = list(dict.fromkeys(results["descriptor"]))
+    width = 0.8 / max(len(descriptors), 1)
+    for index, descriptor in enumerate(descriptors):
+        rows = results[results["descriptor"] == descriptor].set_index("held_out")
+        positions = [held_out.index(name) + index * width for name in rows.index]
+        rank_axes.bar(positions, rows["spearman"], width, label=descriptor)
+        error_axes.bar(positions, rows["mape"], width, label=descriptor)
+    for axes, label in ((rank_axes, "Spearman (test rows)"), (error_axes, "MAPE (%)")):
+        axes.set_xticks([i + 0.4 - width / 2 for i in range(len(held_out))])
+        axes.set_xticklabels(held_out, rotation=15, fontsize=8)
+        axes.set_ylabel(label)
+        axes.grid(axis="y", alpha=0.3)
+    low = float(results["spearman"].min())
+    rank_axes.set_ylim(max(0.0, low - (1 - low) * 0.5), 1.0)
+    error_axes.set_yscale("log")
+    error_axes.legend(fontsize=7)
+    figure.suptitle("Leave-one-hardware-out: zero-shot generalized predictor", fontsize=10)
+    figure.tight_layout()
+    return figure

@@ -25,11 +25,11 @@ from ofa_latency_kedro.atomic import atomic_write_bytes
 from ofa_latency_kedro.encoding.encoders import Encoder, joint_indices
 from ofa_latency_kedro.encoding.loading import dataset_name_parts
 from ofa_latency_kedro.predictors.calibration import apply_calibration
-from ofa_latency_kedro.predictors.models import SeedMLP, WideDeep
+from ofa_latency_kedro.predictors.models import SeedMLP, SharedBasis, WideDeep
 from ofa_latency_kedro.search_space import ArchBatch, ArchLike
 
 CHECKPOINT_FORMAT = "ofa-latency-kedro/predictor/1"
-KINDS = ("wide_deep", "seed_mlp")
+KINDS = ("wide_deep", "seed_mlp", "generalized")
 #: Rows encoded and predicted at a time: bounds memory for any number of subnets.
 PREDICT_CHUNK = 32_768
 _SEED_FINETUNED_KEYS = {"0.0": "model.0", "0.2": "model.2", "0.4": "model.4", "1": "model.6"}
@@ -94,6 +94,39 @@ class LatencyPredictor:
     def metrics(self) -> dict[str, Any]:
         return self.metadata.get("metrics", {})
 
+    @property
+    def devices(self) -> list[str]:
+        """The datasets a generalized predictor was trained on (one head each); else []."""
+        return list(self.metadata.get("devices", []))
+
+    def for_device(self, name: str) -> LatencyPredictor:
+        """A generalized predictor as the predictor of one of its training datasets."""
+        if self.kind != "generalized":
+            raise PredictorError(f"{self!r} is a per-device predictor, not a generalized one")
+        if name not in self.devices:
+            raise PredictorError(
+                f"the generalized predictor was not trained on {name!r}; it knows "
+                f"{', '.join(self.devices)} (adapt it to a new device with adapt_predictor)"
+            )
+        metadata = {k: v for k, v in self.metadata.items() if k != "calibration"}
+        weights = [float(device == name) for device in self.devices]
+        metadata["embedding"] = {"intercept": 0.0, "weights": weights, "fitted_on": name}
+        metadata["hardware"], metadata["space"] = dataset_name_parts(name)
+        return LatencyPredictor(self.module, metadata)
+
+    def device_log_latency(self, batch: ArchBatch) -> np.ndarray:
+        """(n, devices) log latency of every subnet on every training device of a
+        generalized predictor: the columns its embedding blends."""
+        encoder = self._encoders["input"]
+        genes = ArchBatch(batch.ks, batch.e, batch.d, batch.r, np.ones(len(batch)))
+        out = np.empty((len(batch), len(self.devices)), dtype=np.float64)
+        with torch.inference_mode():
+            for start in range(0, len(batch), PREDICT_CHUNK):
+                chunk = genes[start : start + PREDICT_CHUNK]
+                features = torch.from_numpy(encoder.encode(chunk))
+                out[start : start + PREDICT_CHUNK] = self.module(features).double().numpy()
+        return out
+
     def __repr__(self) -> str:
         return (
             f"LatencyPredictor(kind={self.kind!r}, hardware={self.hardware!r}, "
@@ -155,6 +188,10 @@ class LatencyPredictor:
         return self.predict_batch(batch)
 
     def _predict_chunk(self, batch: ArchBatch, hardware: np.ndarray | None) -> np.ndarray:
+        if self.kind == "generalized":
+            embedding = self.metadata["embedding"]
+            log_latency = self.device_log_latency(batch) @ np.asarray(embedding["weights"])
+            return np.exp(log_latency + embedding["intercept"])
         if self.kind == "seed_mlp":
             features = self._encoders["input"].encode(batch, hardware)
             return self.module(torch.from_numpy(features)).double().numpy()
@@ -262,6 +299,13 @@ class LatencyPredictor:
             if metadata["kind"] == "seed_mlp":
                 module: torch.nn.Module = SeedMLP(
                     architecture["in_features"], architecture["hidden"]
+                )
+            elif metadata["kind"] == "generalized":
+                module = SharedBasis(
+                    architecture["in_features"],
+                    len(metadata["devices"]),
+                    architecture["basis"],
+                    architecture["hidden"],
                 )
             else:
                 module = WideDeep(

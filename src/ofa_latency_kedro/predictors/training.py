@@ -26,6 +26,7 @@ import torch
 from ofa_latency_kedro.encoding.encoders import Encoder, joint_indices, joint_width
 from ofa_latency_kedro.encoding.splits import split_table
 from ofa_latency_kedro.measurement.protocol import available_cpus
+from ofa_latency_kedro.predictors.generalization import train_generalized
 from ofa_latency_kedro.predictors.metrics import regression_metrics
 from ofa_latency_kedro.predictors.models import SeedMLP, WideDeep
 from ofa_latency_kedro.predictors.predictor import (
@@ -33,8 +34,8 @@ from ofa_latency_kedro.predictors.predictor import (
     LatencyPredictor,
     library_versions,
 )
-from ofa_latency_kedro.search_space import Arch, ArchBatch
-from ofa_latency_kedro.search_space.batch import ARCH_COLUMNS
+from ofa_latency_kedro.search_space import ArchBatch
+from ofa_latency_kedro.search_space.table import as_latency_table
 from ofa_latency_kedro.settings_dict import from_settings
 
 logger = logging.getLogger(__name__)
@@ -119,34 +120,6 @@ class PreparedData:
     width_mult: float | None
     split: str
     info: dict[str, Any] = field(default_factory=dict)
-
-
-def as_latency_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """A table with arch columns: `load_latency_csv` output as is, or any frame with
-    ``child_arch`` and ``latency`` columns (parsed here)."""
-    if all(column in frame.columns for column in ARCH_COLUMNS):
-        return frame
-    if "child_arch" not in frame.columns or "latency" not in frame.columns:
-        raise ValueError("a latency table needs the columns child_arch and latency")
-    widths = frame["width_mult"] if "width_mult" in frame.columns else [None] * len(frame)
-    batch = ArchBatch.from_archs(
-        [
-            Arch.parse(text, width_mult=width)
-            for text, width in zip(frame["child_arch"], widths, strict=True)
-        ]
-    )
-    table = frame.drop(columns=[c for c in ARCH_COLUMNS if c in frame.columns]).reset_index(
-        drop=True
-    )
-    table = pd.concat([table, batch.to_frame()], axis=1)
-    if "canonical_key" not in table.columns:
-        table["canonical_key"] = batch.canonical_keys()
-    for column, default in (("hardware", None), ("space", None), ("source", "table")):
-        if column not in table.columns:
-            table[column] = default
-    if "line" not in table.columns:
-        table["line"] = np.arange(2, len(table) + 2)
-    return table
 
 
 def _single(values: pd.Series, what: str) -> Any:
@@ -527,6 +500,27 @@ def evaluate(predictor: LatencyPredictor, data: PreparedData) -> dict[str, dict[
     return metrics
 
 
+def _train_generalized_predictor(table: pd.DataFrame, *, split: str, seed: int) -> LatencyPredictor:
+    if "split" not in table.columns:
+        table = split_table(table, split, seed=seed)
+    predictor = train_generalized(table[table["split"] == "train"], seed=seed)
+    test = table[table["split"] == "test"]
+    names = test["hardware"].astype(str) + "_" + test["space"].astype(str)
+    predictor.metadata["metrics"]["test"] = {
+        device: regression_metrics(
+            rows["latency"].to_numpy(dtype=float),
+            predictor.for_device(device).predict_batch(ArchBatch.from_frame(rows)),
+        )
+        for device, rows in test.groupby(names)
+    }
+    logger.info(
+        "Trained a generalized predictor on %s: test MAPE %s",
+        ", ".join(predictor.devices),
+        ", ".join(f"{d} {m['mape']:.2f}%" for d, m in predictor.metrics["test"].items()),
+    )
+    return predictor
+
+
 def train_predictor(
     frame: pd.DataFrame,
     *,
@@ -534,15 +528,20 @@ def train_predictor(
     split: str = "key",
     seed: int = 0,
 ) -> LatencyPredictor:
-    """Train the default predictor on a one-device latency table, no Ray needed.
+    """Train the default predictor on a latency table, no Ray needed.
 
     ``frame`` is `load_latency_csv` output, or any table with ``child_arch`` and ``latency``;
     a ``split`` column (train / val / test) is used as given, else ``split`` ("key" or
     "seed") makes one, shuffled by ``seed``. Test metrics are in ``predictor.metrics["test"]``.
+    A table of several devices (its ``hardware`` column) gives the generalized model
+    (`train_generalized` on the training rows; test metrics per device's head).
     """
+    table = as_latency_table(frame)
+    if table["hardware"].nunique() > 1:
+        return _train_generalized_predictor(table, split=split, seed=seed)
     if not isinstance(config, TrainingConfig):
         config = TrainingConfig.from_dict(config)
-    data = prepare_data(frame, split=split, seed=seed, kind=config.model)
+    data = prepare_data(table, split=split, seed=seed, kind=config.model)
     predictor = fit_prepared(data, config)
     test = predictor.metrics.get("test", {})
     logger.info(

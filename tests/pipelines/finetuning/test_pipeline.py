@@ -15,6 +15,7 @@ from ofa_latency_kedro.datasets import PredictorFolderDataset
 from ofa_latency_kedro.encoding import load_latency_csv, split_table
 from ofa_latency_kedro.pipelines.finetuning import create_pipeline
 from ofa_latency_kedro.predictors import train_predictor
+from ofa_latency_kedro.predictors.generalization import train_generalized
 
 FINETUNING = {
     "target": "Tesla_P40_GPU_ofa",
@@ -46,11 +47,18 @@ def predictors(model_input: pd.DataFrame, tmp_path_factory) -> Path:
     return folder
 
 
-def run(model_input: pd.DataFrame, predictors: Path, finetuning: dict, out: Path) -> DataCatalog:
+def run(
+    model_input: pd.DataFrame,
+    predictors: Path,
+    finetuning: dict,
+    out: Path,
+    generalized: Path | None = None,
+) -> DataCatalog:
     catalog = DataCatalog(
         {
             "latency_model_input": MemoryDataset(model_input),
             "latency_predictors": PredictorFolderDataset(str(predictors)),
+            "generalized_predictors": PredictorFolderDataset(str(generalized or out / "none")),
             "params:finetuning": MemoryDataset(finetuning),
             "finetuning_curves": MemoryDataset(),
             "finetuning_plot": MemoryDataset(),
@@ -88,3 +96,26 @@ def test_a_source_of_the_target_device_is_refused(model_input, predictors, tmp_p
         ValueError, match="finetuning.target 'jetson_ofa' is not in the model input"
     ):
         run(model_input, predictors, {**FINETUNING, "target": "jetson_ofa"}, tmp_path)
+
+
+def test_the_generalized_predictor_without_the_target_is_compared(
+    model_input, predictors, tmp_path: Path
+):
+    generalized = tmp_path / "generalized"
+    rtx = model_input[
+        (model_input["hardware"] == "RTX_2080_Ti_GPU") & (model_input["split"] == "train")
+    ]
+    PredictorFolderDataset(str(generalized)).save(
+        {"without_Tesla_P40_GPU": train_generalized(rtx, epochs=3)}
+    )
+    settings = {**FINETUNING, "ks": [20], "methods": ["calibrate", "last_layer", "embedding"]}
+    catalog = run(model_input, predictors, settings, tmp_path / "adapted", generalized)
+    curves = catalog.load("finetuning_curves")
+    per_source = curves.groupby("sources")["method"].agg(set).to_dict()
+    assert per_source == {
+        "RTX_2080_Ti_GPU_ofa": {"calibrate", "last_layer"},
+        "generalized:RTX_2080_Ti_GPU_ofa": {"generalized/calibrate", "generalized/embedding"},
+    }
+    per_device = curves["sources"] == "RTX_2080_Ti_GPU_ofa"
+    assert (curves.loc[per_device, "mape"] < 5).all()
+    assert (curves.loc[~per_device, "mape"] < 20).all()  # a 3-epoch model of 840 rows

@@ -55,10 +55,14 @@ def _sources(
 def finetuning_curves(
     model_input: pd.DataFrame,
     latency_predictors: dict[str, Callable[[], LatencyPredictor]],
+    generalized_predictors: dict[str, Callable[[], LatencyPredictor]],
     finetuning: dict[str, Any],
 ) -> tuple[pd.DataFrame, Figure, dict[str, LatencyPredictor]]:
     """Adapt a predictor of other hardware to the target device from K of its training
-    subnets, for every K, method, sampler and draw; score on the target's test subnets."""
+    subnets, for every K, method, sampler and draw; score on the target's test subnets.
+    The generalized predictor that never saw the target's hardware (from the
+    generalization pipeline), when there is one, is adapted the same way (its methods
+    named ``generalized/<method>``)."""
     target_name = finetuning["target"]
     names = _dataset_names(model_input)
     target = model_input[names == target_name]
@@ -79,17 +83,27 @@ def finetuning_curves(
         logger.warning(
             "Leaving out K=%s: %s has %d training subnets", too_many, target_name, len(pool)
         )
-    curves = learning_curve(
-        source,
-        pool,
-        test,
-        ks=[k for k in ks if k <= len(pool)],
-        draws=[int(d) for d in finetuning.get("draws", [0, 1, 2])],
-        methods=finetuning.get("methods", ["auto"]),
-        samplers=finetuning.get("samplers", ["random"]),
-        sources=blended,
-    )
+    settings = {
+        "ks": [k for k in ks if k <= len(pool)],
+        "draws": [int(d) for d in finetuning.get("draws", [0, 1, 2])],
+        "methods": finetuning.get("methods", ["auto"]),
+        "samplers": finetuning.get("samplers", ["random"]),
+    }
+    curves = learning_curve(source, pool, test, sources=blended, **settings)
     curves.insert(0, "sources", "+".join(names))
+    hardware = str(target["hardware"].iloc[0])
+    generalized_name = f"without_{hardware}"
+    if generalized_name in generalized_predictors:
+        generalized = generalized_predictors[generalized_name]()
+        extra = learning_curve(generalized, pool, test, **settings)
+        extra.insert(0, "sources", "generalized:" + "+".join(generalized.devices))
+        curves = pd.concat([curves, extra], ignore_index=True)
+    else:
+        logger.info(
+            "No generalized predictor without %s in data/06_models/generalized (run the "
+            "generalization pipeline): comparing per-device sources only",
+            hardware,
+        )
     curves.insert(0, "target", target_name)
     figure = learning_curve_plot(curves, f"{' + '.join(names)} adapted to {target_name}")
     adapt_k = int(finetuning.get("adapt_k", 20))
@@ -98,7 +112,7 @@ def finetuning_curves(
         source,
         pick_subnets(pool, adapt_k, sampler=sampler, seed=0),
         sources=blended,
-        hardware=str(target["hardware"].iloc[0]),
+        hardware=hardware,
     )
     saved = {f"{target_name}_from_{source.hardware}_k{adapt_k}": adapted}
     log_finetuning_run(curves, figure, saved)

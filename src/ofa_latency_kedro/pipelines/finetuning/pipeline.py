@@ -11,7 +11,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 finetuning_curves,
-                ["latency_model_input", "latency_predictors", "params:finetuning"],
+                [
+                    "latency_model_input",
+                    "latency_predictors",
+                    "generalized_predictors",
+                    "params:finetuning",
+                ],
                 ["finetuning_curves", "finetuning_plot", "adapted_predictors"],
                 name="finetuning_curves",
             )

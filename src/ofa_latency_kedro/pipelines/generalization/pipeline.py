@@ -1,8 +1,24 @@
-"""The generalization pipeline. Registered by the foundation so that `kedro run --pipelines generalization`
-and kedro-viz know it; its nodes arrive with the generalization capability."""
+"""Generalization: one latency predictor over every device's dataset, described per device by
+reference-subnet latencies or its registry entry, scored leave-one-hardware-out."""
 
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Pipeline, node
+
+from ofa_latency_kedro.pipelines.generalization.nodes import generalize
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([])
+    return Pipeline(
+        [
+            node(
+                generalize,
+                ["latency_model_input", "encoding_report", "params:generalization"],
+                [
+                    "generalization_results",
+                    "generalization_plot",
+                    "generalized_predictors",
+                    "reference_subnets",
+                ],
+                name="generalize",
+            )
+        ]
+    )

@@ -1,0 +1,90 @@
+"""The generalization pipeline with an in-memory catalog: three of the seed's devices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from matplotlib.figure import Figure
+
+from ofa_latency_kedro.datasets import PredictorFolderDataset
+from ofa_latency_kedro.encoding import load_latency_csv, split_table
+from ofa_latency_kedro.pipelines.generalization import create_pipeline
+from ofa_latency_kedro.search_space import Arch
+
+GENERALIZATION = {
+    "datasets": "all",
+    "held_out": ["Tesla_P40_GPU"],
+    "reference_count": 6,
+    "model": {"basis": 16, "hidden": 64, "epochs": 10, "seed": 0},
+}
+HARDWARE = {
+    "RTX_2080_Ti_GPU": {"kind": "gpu", "cuda_cores": 4352, "peak_tflops": 13.4},
+    "Tesla_P40_GPU": {"kind": "gpu", "cuda_cores": 3840, "peak_tflops": 11.8},
+    "note10_lookuptable": {"kind": "lut"},
+}
+
+
+@pytest.fixture(scope="module")
+def model_input(shared_dir: Path) -> pd.DataFrame:
+    folder = shared_dir / "seed_data" / "latency"
+    frames = [
+        load_latency_csv(folder / "RTX_2080_Ti_GPU_ofa.csv").iloc[:600],
+        load_latency_csv(folder / "Tesla_P40_GPU_ofa.csv").iloc[:600],
+        load_latency_csv(
+            folder / "note10_lookuptable_ofa.csv", width_mult={"note10_lookuptable": 1.2}
+        ).iloc[:600],
+    ]
+    return split_table(pd.concat(frames, ignore_index=True), "key")
+
+
+def run(model_input: pd.DataFrame, generalization: dict, out: Path) -> DataCatalog:
+    catalog = DataCatalog(
+        {
+            "latency_model_input": MemoryDataset(model_input),
+            "encoding_report": MemoryDataset({"hardware": HARDWARE}),
+            "params:generalization": MemoryDataset(generalization),
+            "generalization_results": MemoryDataset(),
+            "generalization_plot": MemoryDataset(),
+            "generalized_predictors": PredictorFolderDataset(str(out)),
+            "reference_subnets": MemoryDataset(),
+        }
+    )
+    SequentialRunner().run(create_pipeline(), catalog)
+    return catalog
+
+
+def test_leave_one_out_table_models_and_reference_set(model_input, tmp_path: Path):
+    catalog = run(model_input, GENERALIZATION, tmp_path)
+    results = catalog.load("generalization_results")
+    assert set(results["held_out"]) == {"Tesla_P40_GPU_ofa"}
+    assert list(results["descriptor"]) == [
+        "reference",
+        "registry",
+        "head:RTX_2080_Ti_GPU_ofa",
+        "head:note10_lookuptable_ofa",
+    ]
+    assert (results["trained_on"] == "RTX_2080_Ti_GPU_ofa+note10_lookuptable_ofa").all()
+    assert results["spearman"].min() > 0.9
+    assert isinstance(catalog.load("generalization_plot"), Figure)
+    models = {name: load() for name, load in PredictorFolderDataset(str(tmp_path)).load().items()}
+    assert sorted(models) == ["all_devices", "without_Tesla_P40_GPU"]
+    assert len(models["all_devices"].devices) == 3
+    references = catalog.load("reference_subnets")
+    assert len(references) == 6 and set(references["space"]) == {"ofa"}
+    for text, key in zip(references["child_arch"], references["canonical_key"], strict=True):
+        assert Arch.parse(text).canonical_key == key
+    runs = mlflow.search_runs(
+        filter_string="tags.pipeline = 'generalization'", search_all_experiments=True
+    )
+    assert len(runs) == 1
+    assert "metrics.Tesla_P40_GPU_ofa.reference.spearman" in runs.columns
+
+
+def test_unknown_datasets_are_named(model_input, tmp_path: Path):
+    with pytest.raises(ValueError, match=r"generalization.datasets names \['jetson_ofa'\]"):
+        run(model_input, {**GENERALIZATION, "datasets": ["jetson_ofa"]}, tmp_path)
