@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 # The PyTorch build for this machine kind (CPU wheel on local disk); override for CUDA hosts,
 # e.g. `make run TORCH=torch` to take the package index's default (CUDA) build.
 TORCH ?= torch==2.13.0
+VIZ_PORT ?= 4141
+MLFLOW_PORT ?= 5000
 export KEDRO_DISABLE_TELEMETRY ?= true
 
 .PHONY: install install-test run test lint viz viz-build mlflow-ui clean
@@ -37,13 +39,13 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check src tests benchmarks
 
 viz: $(VENV)/.installed  ## serve the pipeline graph on http://127.0.0.1:4141
-	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141 --no-browser
+	$(BIN)/kedro viz run --host 127.0.0.1 --port $(VIZ_PORT) --no-browser
 
 viz-build: $(VENV)/.installed  ## write the static kedro-viz site to build/
 	$(BIN)/kedro viz build
 
 mlflow-ui: $(VENV)/.installed  ## serve the project's MLflow store on http://127.0.0.1:5000
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

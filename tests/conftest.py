@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -116,3 +117,10 @@ FAST_PROTOCOL = {
 def params_arg(prefix: str, values: dict) -> str:
     """``--params`` text setting ``prefix.key=value`` for each entry."""
     return ",".join(f"{prefix}.{key}={value}" for key, value in values.items())
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

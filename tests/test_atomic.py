@@ -28,3 +28,13 @@ def test_a_failed_write_keeps_the_old_file_and_no_temp_file(tmp_path: Path):
         atomic_write(target, broken)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["model.bin"]
+
+
+def test_files_get_the_mode_a_plain_open_would_give(tmp_path: Path):
+    fresh = atomic_write_text(tmp_path / "fresh.txt", "x")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert fresh.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    plain.chmod(0o640)
+    atomic_write_text(plain, "y")
+    assert plain.stat().st_mode & 0o777 == 0o640  # an existing file keeps its mode

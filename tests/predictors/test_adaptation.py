@@ -122,3 +122,9 @@ def test_bad_samples_are_named(source, tmp_path: Path):
         adapt_predictor(source, few)
     with pytest.raises(ValueError, match="adaptation method must be auto or one of"):
         adapt_predictor(source, few.assign(latency=5.0), method="magic")
+
+
+def test_more_sources_than_samples_still_calibrate(source, tables):
+    few = tables["p40"].iloc[:5]
+    adapted = adapt_predictor(source, few, method="calibrate", sources=[source] * 6)
+    assert np.isfinite(adapted.predict(tables["p40"]["child_arch"].iloc[-50:])).all()

@@ -181,3 +181,22 @@ def test_train_predictor_on_several_devices_gives_the_generalized_model(table):
     assert predictor.kind == "generalized"
     assert set(predictor.metrics["test"]) == {"RTX_2080_Ti_GPU_ofa", "Tesla_P40_GPU_ofa"}
     assert all(m["spearman"] > 0.9 for m in predictor.metrics["test"].values())
+
+
+def test_an_embedding_blends_only_heads_of_its_own_space(table, shared_dir: Path):
+    fixed = load_latency_csv(
+        shared_dir / "seed_data" / "latency" / "Tesla_P40_GPU_fixedkernelcompofa.csv"
+    ).iloc[:400]
+    ofa = table[(table["hardware"] == "RTX_2080_Ti_GPU") & (table["split"] == "train")]
+    mixed = pd.concat([ofa, fixed], ignore_index=True)
+    model = train_generalized(mixed, epochs=2)
+    assert model.devices == ["RTX_2080_Ti_GPU_ofa", "Tesla_P40_GPU_compofa"]
+    assert model.metadata["device_spaces"] == ["ofa", "compofa"]
+    assert model.metadata["embedding"]["weights"] == [1.0, 0.0]  # the space with most rows
+    p40 = table[table["hardware"] == "Tesla_P40_GPU"].iloc[:40]
+    batch = ArchBatch.from_frame(p40)
+    embedding = fit_embedding(model, batch, p40["latency"].to_numpy(), space="ofa")
+    assert embedding["weights"][1] == 0.0 and embedding["weights"][0] > 0
+    adapted = adapt_predictor(model, p40, method="embedding")
+    assert adapted.metadata["embedding"]["weights"][1] == 0.0
+    assert adapted.space == "ofa"

@@ -4,6 +4,7 @@ from ofa_latency_kedro.datasets.accuracy_predictor import (
     AccuracyPredictorDataset,
     AccuracyPredictorSource,
 )
+from ofa_latency_kedro.datasets.atomic_files import AtomicCSVDataset, AtomicParquetDataset
 from ofa_latency_kedro.datasets.json_dataset import AtomicJSONDataset
 from ofa_latency_kedro.datasets.latency_folder import LatencyFile, LatencyFolderDataset
 from ofa_latency_kedro.datasets.predictor_folder import PredictorFolderDataset
@@ -11,7 +12,9 @@ from ofa_latency_kedro.datasets.predictor_folder import PredictorFolderDataset
 __all__ = [
     "AccuracyPredictorDataset",
     "AccuracyPredictorSource",
+    "AtomicCSVDataset",
     "AtomicJSONDataset",
+    "AtomicParquetDataset",
     "LatencyFile",
     "LatencyFolderDataset",
     "PredictorFolderDataset",

@@ -24,9 +24,9 @@ from ofa_latency_kedro.measurement.session import (
     latency_frame,
     measurement_rows,
     probe_indices,
-    progress_bar,
     summarize_probe,
 )
+from ofa_latency_kedro.progress import progress_bar
 from ofa_latency_kedro.search_space import Arch, ArchLike
 
 logger = logging.getLogger(__name__)

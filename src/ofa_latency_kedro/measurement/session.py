@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +13,7 @@ import pandas as pd
 from ofa_latency_kedro.measurement.backends import Backend
 from ofa_latency_kedro.measurement.log import LATENCY_COLUMNS
 from ofa_latency_kedro.measurement.protocol import relative_differences
+from ofa_latency_kedro.progress import progress_bar
 from ofa_latency_kedro.search_space import Arch
 
 logger = logging.getLogger(__name__)
@@ -47,22 +47,6 @@ def measurement_rows(
         }
         for arch, timing in zip(measured, timings, strict=True)
     ]
-
-
-def progress_bar(total: int, description: str, enabled: bool | None = None) -> Any:
-    """A tqdm bar with rate and ETA (updated every few seconds when not on a terminal)."""
-    from tqdm.auto import tqdm  # noqa: PLC0415
-
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    return tqdm(
-        total=total,
-        desc=description,
-        unit="subnet",
-        disable=not enabled,
-        mininterval=0.5 if sys.stderr.isatty() else 10.0,
-        dynamic_ncols=True,
-    )
 
 
 def iter_measured_groups(

@@ -19,6 +19,7 @@ import pandas as pd
 from ofa_latency_kedro.nas.accuracy import AccuracyPredictor, AccuracyPredictorUnavailable
 from ofa_latency_kedro.nas.evolution import EvolutionSettings, PredictionCache, evolve
 from ofa_latency_kedro.predictors import LatencyPredictor
+from ofa_latency_kedro.progress import progress_bar
 from ofa_latency_kedro.search_space import ArchBatch, cost_table, get_space
 from ofa_latency_kedro.search_space.network import block_cost_table
 
@@ -126,6 +127,7 @@ def run_nas(
     mutation_ratio: float = 0.5,
     mutate_prob: float = 0.1,
     seed: int = 0,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """Regularized evolution per latency budget for every latency predictor.
 
@@ -133,7 +135,8 @@ def run_nas(
     objective), predicted latency, MACs, parameters, resolution and arch (the seed's dict
     string), or ``status: infeasible`` with a message when no subnet of the space can meet
     the budget under that predictor. ``frame.attrs["populations"]`` holds each search's
-    final population (latency, fitness) for plots.
+    final population (latency, fitness) for plots. ``progress``: a bar over generations
+    with rate and ETA (None: only on a terminal).
     """
     if isinstance(latency_predictors, LatencyPredictor):
         latency_predictors = {
@@ -160,13 +163,16 @@ def run_nas(
             raise ValueError(f"latency budgets must be positive numbers of ms, got {budgets}")
         searched = _search_space(predictor, space, resolutions)
         started = time.perf_counter()
-        results = evolve(
-            searched,
-            budgets,
-            PredictionCache(predictor.predict_batch),
-            PredictionCache(fitness_fn),
-            settings=settings,
-        )
+        description = f"search {name} ({len(budgets)} budgets)"
+        with progress_bar(generations, description, progress, unit="generation") as bar:
+            results = evolve(
+                searched,
+                budgets,
+                PredictionCache(predictor.predict_batch),
+                PredictionCache(fitness_fn),
+                settings=settings,
+                on_generation=lambda _generation: bar.update(),
+            )
         seconds = time.perf_counter() - started
         for result in results:
             row: dict[str, Any] = {

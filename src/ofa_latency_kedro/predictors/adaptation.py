@@ -55,11 +55,19 @@ STEPS = {"last_layer": 150, "finetune": 150}
 LEARNING_RATE = {"last_layer": 1e-3, "finetune": 1e-4}
 #: Pull of the trained weights towards the source's (L2-SP), per squared unit.
 L2SP = 1e-1
-#: How many samples' worth of pull the embedding's blend feels towards the average device.
-EMBEDDING_PRIOR = 5.0
+#: How many samples' worth of pull the embedding's blend may feel towards the average
+#: device; the strength is chosen by leave-one-out inside the samples.
+EMBEDDING_PRIORS = (0.5, 5.0, 50.0)
 
 
-def _few_shot_table(few: pd.DataFrame) -> tuple[ArchBatch, np.ndarray, str | None]:
+def _single_name(values: pd.Series) -> str | None:
+    distinct = pd.unique(values.dropna())
+    return str(distinct[0]) if len(distinct) == 1 else None
+
+
+def _few_shot_table(
+    few: pd.DataFrame,
+) -> tuple[ArchBatch, np.ndarray, str | None, str | None]:
     """The K measured subnets as a batch and their latencies, validated."""
     table = as_latency_table(few)
     latency = table["latency"].to_numpy(dtype=float)
@@ -74,8 +82,12 @@ def _few_shot_table(few: pd.DataFrame) -> tuple[ArchBatch, np.ndarray, str | Non
             f"{row['source']}, line {row['line']}: field 'latency' has value {float(row['latency'])}; "
             "a latency must be a positive number of ms"
         )
-    hardware = pd.unique(table["hardware"].dropna())
-    return ArchBatch.from_frame(table), latency, (str(hardware[0]) if len(hardware) == 1 else None)
+    return (
+        ArchBatch.from_frame(table),
+        latency,
+        _single_name(table["hardware"]),
+        _single_name(table["space"]),
+    )
 
 
 def _fit_calibration(
@@ -102,7 +114,11 @@ def _fit_calibration(
         calibration["source_weights"] = [0.0] * len(source_predictions)
         return calibration
     design = np.stack(columns, axis=1)
-    solution = np.linalg.solve(design.T @ design + np.diag(penalty), design.T @ np.log(latency))
+    # least squares on the design stacked over the ridge rows: the ridge solution where it is
+    # unique, the smallest one where the samples are fewer than the columns (many sources)
+    stacked = np.vstack([design, np.diag(np.sqrt(penalty))])
+    goal = np.concatenate([np.log(latency), np.zeros(len(penalty))])
+    solution = np.linalg.lstsq(stacked, goal, rcond=None)[0]
     blended = 2 + len(source_predictions)
     calibration["a"], calibration["b"] = float(solution[0]), float(solution[1])
     calibration["source_weights"] = solution[2:blended].tolist()
@@ -111,33 +127,87 @@ def _fit_calibration(
     return calibration
 
 
+def blended_devices(predictor: LatencyPredictor, space: str | None) -> np.ndarray:
+    """Indices of the training devices an embedding blends: those whose dataset is of
+    ``space`` (a head trained on another space's subnets has not seen this one's, e.g. a
+    fixed-kernel space's head and kernel 7), or all of them when none is."""
+    spaces = predictor.metadata.get("device_spaces") or [None] * len(predictor.devices)
+    same = [index for index, name in enumerate(spaces) if name == space]
+    return np.array(same or range(len(spaces)))
+
+
+def _nonnegative_blend(
+    columns: np.ndarray, target: np.ndarray, prior: float, average: np.ndarray
+) -> np.ndarray:
+    """Non-negative least squares of the centred target on the centred columns, pulled
+    towards ``average`` with the weight of ``prior`` samples."""
+    centred = columns - columns.mean(axis=0)
+    pull = np.sqrt(prior * centred.var(axis=0).mean())
+    design = np.vstack([centred, pull * np.eye(columns.shape[1])])
+    goal = np.concatenate([target - target.mean(), pull * average])
+    return nnls(design, goal)[0]
+
+
+def _held_out_error(
+    columns: np.ndarray, target: np.ndarray, prior: float, average: np.ndarray
+) -> float:
+    """Mean squared log error of each sample predicted by a blend fitted on the others."""
+    errors = []
+    for held in range(len(target)):
+        keep = np.arange(len(target)) != held
+        blend = _nonnegative_blend(columns[keep], target[keep], prior, average)
+        intercept = np.mean(target[keep] - columns[keep] @ blend)
+        errors.append((intercept + columns[held] @ blend - target[held]) ** 2)
+    return float(np.mean(errors))
+
+
 def fit_embedding(
-    predictor: LatencyPredictor, batch: ArchBatch, latency: np.ndarray
+    predictor: LatencyPredictor,
+    batch: ArchBatch,
+    latency: np.ndarray,
+    *,
+    space: str | None = None,
 ) -> dict[str, Any]:
     """The embedding of a device from its latency of a few subnets: non-negative blend
     weights of the training devices' log latencies and a free intercept, by least squares in
-    log space, pulled towards the plain average of the devices with the weight of
-    `EMBEDDING_PRIOR` samples (ten measurements are noisy; devices are alike more often than
-    not). With fewer samples than devices + 2 only the intercept is fitted."""
+    log space, pulled towards the plain average of the devices (ten measurements are noisy;
+    devices are alike more often than not) with the weight of a number of samples
+    (`EMBEDDING_PRIORS`) chosen by leave-one-out inside the samples. With fewer samples than
+    devices + 2 only the intercept is fitted. Only the devices of ``space`` are blended
+    (`blended_devices`)."""
     if predictor.kind != "generalized":
         raise PredictorError(
             "the embedding method adapts a generalized predictor (train_generalized); "
             f"this one is {predictor.kind}"
         )
-    columns = predictor.device_log_latency(batch)
+    chosen = blended_devices(predictor, space)
+    columns = predictor.device_log_latency(batch)[:, chosen]
     target = np.log(latency)
-    devices = columns.shape[1]
-    average = np.full(devices, 1 / devices)
-    if len(latency) < devices + 2:
-        weights = average
+    average = np.full(len(chosen), 1 / len(chosen))
+    if len(latency) < len(chosen) + 2:
+        blend, prior = average, None
     else:
-        centred = columns - columns.mean(axis=0)
-        pull = np.sqrt(EMBEDDING_PRIOR * centred.var(axis=0).mean())
-        design = np.vstack([centred, pull * np.eye(devices)])
-        goal = np.concatenate([target - target.mean(), pull * average])
-        weights, _ = nnls(design, goal)
-    intercept = float(np.mean(target - columns @ weights))
-    return {"intercept": intercept, "weights": weights.tolist(), "fitted_on": len(latency)}
+        errors = {p: _held_out_error(columns, target, p, average) for p in EMBEDDING_PRIORS}
+        prior = min(EMBEDDING_PRIORS, key=lambda p: (round(errors[p], 12), -p))
+        blend = _nonnegative_blend(columns, target, prior, average)
+    weights = np.zeros(len(predictor.devices))
+    weights[chosen] = blend
+    intercept = float(np.mean(target - columns @ blend))
+    return {
+        "intercept": intercept,
+        "weights": weights.tolist(),
+        "fitted_on": len(latency),
+        "prior": prior,
+    }
+
+
+def average_embedding(predictor: LatencyPredictor, space: str | None) -> dict[str, Any]:
+    """The plain average of the training devices of ``space``: where a generalized predictor
+    stands on a device it knows nothing about."""
+    chosen = blended_devices(predictor, space)
+    weights = np.zeros(len(predictor.devices))
+    weights[chosen] = 1 / len(chosen)
+    return {"intercept": 0.0, "weights": weights.tolist(), "fitted_on": 0}
 
 
 def embedded(
@@ -260,15 +330,22 @@ def _fit(
     sources: Sequence[LatencyPredictor] = (),
 ) -> LatencyPredictor:
     predictor = _uncalibrated(predictor)
-    if method == "embedding":
-        placed = embedded(
-            predictor,
-            fit_embedding(predictor, batch, latency),
-            hardware=info.get("hardware") or "new device",
-            space=predictor.space,
+    if predictor.kind == "generalized":
+        space = info.get("space")
+        embedding = (
+            fit_embedding(predictor, batch, latency, space=space)
+            if method == "embedding"
+            else average_embedding(predictor, space)
         )
-        placed.metadata["adaptation"] = info
-        return placed
+        predictor = embedded(
+            predictor,
+            embedding,
+            hardware=info.get("hardware") or "new device",
+            space=space or predictor.space,
+        )
+        if method == "embedding":
+            predictor.metadata["adaptation"] = info
+            return predictor
     raw = predictor.predict_batch(batch)
     if method in ("calibrate", "calibrate_features"):
         features = calibration_features(batch) if method == "calibrate_features" else None
@@ -295,6 +372,7 @@ def cross_validated_mape(
     *,
     seed: int = 0,
     sources: Sequence[LatencyPredictor] = (),
+    space: str | None = None,
 ) -> float:
     """Mean absolute percentage error of ``method`` on held-out samples (5 folds, or
     leave-one-out up to 5 samples)."""
@@ -302,7 +380,13 @@ def cross_validated_mape(
     for held in _folds(len(latency), seed):
         keep = np.setdiff1d(np.arange(len(latency)), held)
         fitted = _fit(
-            predictor, batch[keep], latency[keep], method, seed=seed, info={}, sources=sources
+            predictor,
+            batch[keep],
+            latency[keep],
+            method,
+            seed=seed,
+            info={"space": space},
+            sources=sources,
         )
         errors[held] = np.abs(fitted.predict_batch(batch[held]) / latency[held] - 1)
     return float(errors.mean() * 100)
@@ -347,13 +431,14 @@ def adapt_predictor(
         raise ValueError(
             f"adaptation method {method!r} does not adapt a {predictor.kind} predictor"
         )
-    batch, latency, named = _few_shot_table(few_df)
+    batch, latency, named, space = _few_shot_table(few_df)
+    space = space or predictor.space
     scores: dict[str, float] = {}
     if len(candidates) > 1:
         for name in candidates:
             try:
                 scores[name] = cross_validated_mape(
-                    predictor, batch, latency, name, seed=seed, sources=sources
+                    predictor, batch, latency, name, seed=seed, sources=sources, space=space
                 )
             except PredictorError as exc:
                 logger.info("Adaptation method %s left out: %s", name, exc)
@@ -372,6 +457,7 @@ def adapt_predictor(
         "source_hardware": predictor.hardware,
         "blended_sources": [source.hardware for source in sources],
         "hardware": hardware or named,
+        "space": space,
         "seed": seed,
     }
     adapted = _fit(predictor, batch, latency, chosen, seed=seed, info=info, sources=sources)

@@ -32,7 +32,13 @@ import torch
 
 from ofa_latency_kedro.encoding.encoders import Encoder
 from ofa_latency_kedro.encoding.hardware import KINDS, NUMERIC_FIELDS
-from ofa_latency_kedro.predictors.adaptation import embedded, fit_embedding, pick_subnets
+from ofa_latency_kedro.predictors.adaptation import (
+    average_embedding,
+    blended_devices,
+    embedded,
+    fit_embedding,
+    pick_subnets,
+)
 from ofa_latency_kedro.predictors.metrics import regression_metrics
 from ofa_latency_kedro.predictors.models import SharedBasis
 from ofa_latency_kedro.predictors.predictor import (
@@ -110,6 +116,7 @@ def train_generalized(
     for parameter in module.parameters():
         parameter.requires_grad_(False)
     spaces = sorted(table["space"].astype(str).unique())
+    spaces_by_rows = table["space"].astype(str).value_counts().index.tolist()
     metadata = {
         "kind": "generalized",
         "devices": devices,
@@ -117,7 +124,10 @@ def train_generalized(
             hardware: (dict(descriptors[hardware]) if descriptors.get(hardware) else None)
             for hardware in sorted(table["hardware"].astype(str).unique())
         },
-        "embedding": {"intercept": 0.0, "weights": [1 / len(devices)] * len(devices)},
+        "device_hardware": [
+            str(table.loc[names == device, "hardware"].iloc[0]) for device in devices
+        ],
+        "device_spaces": [str(table.loc[names == device, "space"].iloc[0]) for device in devices],
         "encoder": {"input": encoder.to_dict()},
         "architecture": {"in_features": int(features.shape[1]), "basis": basis, "hidden": hidden},
         "target": "log_latency_ms",
@@ -135,7 +145,10 @@ def train_generalized(
         "metrics": {},
         "versions": library_versions(),
     }
-    return LatencyPredictor(module, metadata)
+    predictor = LatencyPredictor(module, {**metadata, "embedding": {"weights": [], "intercept": 0}})
+    # stands on the average device of the space with the most rows until it is placed
+    predictor.metadata["embedding"] = average_embedding(predictor, spaces_by_rows[0])
+    return predictor
 
 
 def registry_vectors(entries: Mapping[str, Mapping[str, Any] | None]) -> pd.DataFrame:
@@ -160,11 +173,16 @@ def registry_vectors(entries: Mapping[str, Mapping[str, Any] | None]) -> pd.Data
 
 
 def registry_embedding(
-    predictor: LatencyPredictor, hardware: str, descriptor: Mapping[str, Any] | None
+    predictor: LatencyPredictor,
+    hardware: str,
+    descriptor: Mapping[str, Any] | None,
+    *,
+    space: str | None = None,
 ) -> dict[str, Any]:
     """The embedding of a device from its registry entry alone (no measurement): the
-    training devices weighed by inverse squared descriptor distance; the intercept the
-    weighted log ratio of peak FLOP/s where both are known (else the blend's own speed)."""
+    training devices of ``space`` weighed by inverse squared descriptor distance; the
+    intercept the weighted log ratio of peak FLOP/s where both are known (else the blend's
+    own speed)."""
     if predictor.kind != "generalized":
         raise PredictorError(
             f"a registry embedding needs a generalized predictor, not {predictor.kind}"
@@ -175,7 +193,8 @@ def registry_embedding(
             "measure the reference subnets (descriptor 'reference')"
         )
     known = predictor.metadata.get("descriptors") or {}
-    device_hardware = [_hardware_of(predictor, device) for device in predictor.devices]
+    chosen = blended_devices(predictor, space)
+    device_hardware = [predictor.metadata["device_hardware"][index] for index in chosen]
     entries = {name: known.get(name) for name in dict.fromkeys(device_hardware)}
     if not any(entries.values()):
         raise PredictorError(
@@ -183,25 +202,18 @@ def registry_embedding(
         )
     vectors = registry_vectors({**entries, hardware: descriptor})
     distance = ((vectors.drop(index=hardware) - vectors.loc[hardware]) ** 2).sum(axis=1)
-    closeness = 1.0 / (distance + 1e-3)
-    weights = np.array([closeness[h] for h in device_hardware])
-    weights = weights / weights.sum()
+    closeness = np.array([1.0 / (distance[name] + 1e-3) for name in device_hardware])
+    blend = closeness / closeness.sum()
     peak = descriptor.get("peak_tflops")
     shifts = [
-        (w, np.log(float(entries[h]["peak_tflops"]) / float(peak)))
-        for w, h in zip(weights, device_hardware, strict=True)
-        if peak and entries.get(h) and entries[h].get("peak_tflops")
+        (w, np.log(float(entries[name]["peak_tflops"]) / float(peak)))
+        for w, name in zip(blend, device_hardware, strict=True)
+        if peak and entries.get(name) and entries[name].get("peak_tflops")
     ]
     intercept = float(sum(w * s for w, s in shifts) / sum(w for w, _ in shifts)) if shifts else 0.0
+    weights = np.zeros(len(predictor.devices))
+    weights[chosen] = blend
     return {"intercept": intercept, "weights": weights.tolist(), "fitted_on": "registry"}
-
-
-def _hardware_of(predictor: LatencyPredictor, device: str) -> str:
-    hardware_names = predictor.metadata.get("descriptors") or {}
-    for hardware in sorted(hardware_names, key=len, reverse=True):
-        if device.startswith(f"{hardware}_"):
-            return hardware
-    return device.rsplit("_", 1)[0]
 
 
 def reference_subnets(table: pd.DataFrame, count: int = 10, seed: int = 0) -> pd.DataFrame:
@@ -312,15 +324,18 @@ def _zero_shot_rows(
     candidates: dict[str, dict[str, Any] | None] = {}
     started = time.perf_counter()
     candidates["reference"] = fit_embedding(
-        model, ArchBatch.from_frame(measured), measured["latency"].to_numpy(dtype=float)
+        model,
+        ArchBatch.from_frame(measured),
+        measured["latency"].to_numpy(dtype=float),
+        space=space,
     )
     try:
-        candidates["registry"] = registry_embedding(model, hardware, descriptor)
+        candidates["registry"] = registry_embedding(model, hardware, descriptor, space=space)
     except PredictorError as exc:
         logger.warning("Registry descriptor of %s left out: %s", hardware, exc)
-    for index, trained in enumerate(model.devices):
+    for index in blended_devices(model, space):
         weights = [float(i == index) for i in range(len(model.devices))]
-        candidates[f"head:{trained}"] = {"intercept": 0.0, "weights": weights}
+        candidates[f"head:{model.devices[index]}"] = {"intercept": 0.0, "weights": weights}
     rows = []
     for descriptor_name, embedding in candidates.items():
         placed = embedded(model, embedding, hardware=hardware, space=space)

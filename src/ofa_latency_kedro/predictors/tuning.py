@@ -134,16 +134,19 @@ def _connect(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
+    quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
     try:
         if address:
-            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+            ray.init(address=address, **quiet)
         else:
-            ray.init(
-                num_cpus=available_cpus(),
-                include_dashboard=False,
-                logging_level=logging.WARNING,
-                log_to_driver=False,
-            )
+            try:
+                ray.init(num_cpus=available_cpus(), include_dashboard=False, **quiet)
+            except ValueError as exc:
+                if "existing cluster" not in str(exc):
+                    raise
+                # `ray start --head` left a cluster running here: ray.init() joins it
+                logger.info("Joining the Ray cluster already running on this machine")
+                ray.init(address="auto", **quiet)
     except Exception as exc:
         raise TuningError(
             f"cannot start or reach Ray at {address or 'a local cluster'}: {exc}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import FAST_PROTOCOL, kedro, params_arg
+from tests.conftest import FAST_PROTOCOL, free_port, kedro, params_arg
 
 DEVICE = "test-box"
 #: The test cluster and its drivers share one token (Ray 2.59+ authenticates local clusters).
@@ -24,12 +23,6 @@ RAY_ENV = {
     "RAY_AUTH_TOKEN": secrets.token_hex(16),
     "RAY_USAGE_STATS_ENABLED": "0",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ray_cli(*args: str) -> subprocess.CompletedProcess:

@@ -13,6 +13,7 @@ from kedro.runner import SequentialRunner
 from ofa_latency_kedro.datasets import PredictorFolderDataset
 from ofa_latency_kedro.encoding import load_latency_csv, split_table
 from ofa_latency_kedro.pipelines.training import create_pipeline
+from tests.conftest import free_port
 
 TRAINING = {
     "datasets": "all",
@@ -35,12 +36,14 @@ def model_input(shared_dir: Path) -> pd.DataFrame:
     return split_table(table, "key")
 
 
-def run(model_input: pd.DataFrame, training: dict, folder: Path) -> DataCatalog:
+def run(
+    model_input: pd.DataFrame, training: dict, folder: Path, ray: dict | None = None
+) -> DataCatalog:
     catalog = DataCatalog(
         {
             "latency_model_input": MemoryDataset(model_input),
             "params:training": MemoryDataset(training),
-            "params:ray": MemoryDataset({"address": None}),
+            "params:ray": MemoryDataset(ray or {"address": None}),
             "latency_predictors": PredictorFolderDataset(str(folder)),
             "predictor_metrics": MemoryDataset(),
             "predictor_plots": MemoryDataset(),
@@ -77,3 +80,40 @@ def test_datasets_can_be_chosen_and_small_ones_skipped(model_input, tmp_path: Pa
     assert catalog.load("predictor_metrics")["dataset"].tolist() == ["Tesla_P40_GPU_ofa"]
     with pytest.raises(Exception, match="no dataset has enough subnets"):
         run(model_input, {**TRAINING, "min_rows": 20_000}, tmp_path)
+
+
+def failing_tune(storage: Path, **changes) -> dict:
+    """A Ray Tune search whose first grid point cannot build a model (hidden = 0)."""
+    return {
+        "enabled": True,
+        "num_samples": 1,
+        "grace_period": 1,
+        "cpus_per_trial": 1,
+        "storage_path": str(storage),
+        "search_space": {"hidden": ["grid", [0, 32]], "epochs": ["choice", [3]]},
+        **changes,
+    }
+
+
+@pytest.mark.slow
+def test_a_failing_trial_fails_the_node_with_its_error_or_is_reported(model_input, tmp_path: Path):
+    p40 = model_input[model_input["hardware"] == "Tesla_P40_GPU"].head(600)
+    with pytest.raises(
+        Exception, match=r"1 of 2 Ray Tune trials failed.*'hidden' must be at least 1"
+    ):
+        run(p40, {**TRAINING, "tune": failing_tune(tmp_path / "ray")}, tmp_path / "a")
+    assert not (tmp_path / "a").exists()  # nothing half-made was saved
+    tune = failing_tune(tmp_path / "ray", on_trial_error="continue")
+    catalog = run(p40, {**TRAINING, "tune": tune}, tmp_path / "b")
+    trials = catalog.load("tuning_trials")
+    assert sorted(trials["status"]) == ["completed", "error"]
+    assert (tmp_path / "b" / "Tesla_P40_GPU_ofa.pt").is_file()
+
+
+@pytest.mark.slow
+def test_an_unreachable_ray_address_is_named(model_input, tmp_path: Path):
+    address = f"127.0.0.1:{free_port()}"
+    p40 = model_input[model_input["hardware"] == "Tesla_P40_GPU"].head(300)
+    training = {**TRAINING, "tune": failing_tune(tmp_path / "ray")}
+    with pytest.raises(Exception, match=f"cannot start or reach Ray at {address}"):
+        run(p40, training, tmp_path / "a", ray={"address": address})

@@ -118,9 +118,11 @@ def finetuning_curves(
     log_finetuning_run(curves, figure, saved)
     summary = curves.groupby(["method", "sampler", "k"])[["mape", "spearman"]].mean()
     logger.info(
-        "Few-shot adaptation of %s to %s (test rows):\n%s",
+        "Few-shot adaptation of %s to %s (test rows) -> data/08_reporting/finetuning_curves."
+        "{csv,png}, adapted predictor data/06_models/adapted/%s.pt\n%s",
         " + ".join(names),
         target_name,
+        next(iter(saved)),
         summary.to_string(),
     )
     return curves, figure, saved

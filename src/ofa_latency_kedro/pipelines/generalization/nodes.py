@@ -80,7 +80,11 @@ def generalize(
     figure = leave_one_out_plot(results)
     log_generalization_run(results, figure, models)
     logger.info(
-        "Leave-one-hardware-out (zero-shot, test rows):\n%s",
+        "Leave-one-hardware-out (zero-shot, test rows) -> "
+        "data/08_reporting/generalization_leave_one_out.{csv,png}; models %s in "
+        "data/06_models/generalized/; reference subnets to measure on a new device in "
+        "data/08_reporting/reference_subnets.csv\n%s",
+        ", ".join(sorted(models)),
         results[["held_out", "descriptor", "mape", "spearman", "kendall"]].to_string(index=False),
     )
     return results, figure, models, references

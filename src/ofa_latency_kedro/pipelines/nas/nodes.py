@@ -55,6 +55,7 @@ def _search_settings(nas: dict[str, Any]) -> dict[str, Any]:
         "mutation_ratio": float(nas.get("mutation_ratio", 0.5)),
         "mutate_prob": float(nas.get("mutate_prob", 0.1)),
         "seed": int(nas.get("seed", 0)),
+        "progress": nas.get("progress", True),
     }
 
 

@@ -4,6 +4,7 @@ asked, every one recorded in MLflow."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ofa_latency_kedro.predictors import (
 from ofa_latency_kedro.predictors.metrics import METRIC_NAMES
 from ofa_latency_kedro.predictors.plots import loss_curves, parity_plot
 from ofa_latency_kedro.predictors.tuning import TuneSettings, ray_session, tune_predictor
+from ofa_latency_kedro.progress import progress_bar
 from ofa_latency_kedro.tracking import log_predictor_run
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,16 @@ def _datasets(
             min_rows,
         )
     return {name: rows for name, rows in groups.items() if name not in small}
+
+
+def _show_epoch(bar: Any) -> Callable[[dict[str, float]], None]:
+    """Advance ``bar`` by one epoch and show the validation MAPE."""
+
+    def show(scores: dict[str, float]) -> None:
+        bar.set_postfix_str(f"val MAPE {scores['val_mape']:.2f}%", refresh=False)
+        bar.update()
+
+    return show
 
 
 def train_predictors(
@@ -84,7 +96,10 @@ def train_predictors(
                 predictor, trial_table = outcome.predictor, outcome.trials.assign(dataset=name)
                 trials.append(trial_table)
             else:
-                predictor = fit_prepared(data, config)
+                with progress_bar(
+                    config.epochs, f"train {name}", training.get("progress", True), unit="epoch"
+                ) as bar:
+                    predictor = fit_prepared(data, config, on_epoch=_show_epoch(bar))
             test = predictor.metrics.get("test") or predictor.metrics["val"]
             plots = {
                 f"{name}_parity.png": parity_plot(

@@ -1,0 +1,184 @@
+"""The README followed top to bottom, as a person with a fresh clone would: every fenced
+```` ```bash tested ```` block runs, in README order, in one copy of the project, on tiny
+parameters (each `kedro run` and `make run` gets the `TINY` overrides of its pipelines; a
+server target is started, asked for its page and stopped; `<head>` is this machine)."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FAST_PROTOCOL, PROJECT_ROOT, free_port, params_arg
+
+README = PROJECT_ROOT / "README.md"
+VENV = Path(sys.executable).parent.parent
+#: Per pipeline, the parameters that make its run take seconds.
+TINY = {
+    # 30 subnets: the training pipeline's smallest dataset (training.min_rows)
+    "sampling": f"sampling.num_subnets=30,{params_arg('sampling.protocol', FAST_PROTOCOL)}",
+    "training": "training.config.epochs=2,training.tune.num_samples=2,"
+    "training.tune.search_space.epochs=[choice,[2]],training.tune.grace_period=1",
+    "nas": "nas.population_size=8,nas.generations=3",
+    "finetuning": "finetuning.ks=[5],finetuning.draws=[0],finetuning.samplers=[random],"
+    "finetuning.methods=[calibrate,embedding],finetuning.adapt_k=5",
+    "generalization": "generalization.model.epochs=1,generalization.held_out=[Tesla_P40_GPU]",
+}
+DEFAULT_PIPELINES = ("sampling", "training", "nas")
+RAY_ENV = {
+    "RAY_AUTH_MODE": "token",
+    "RAY_AUTH_TOKEN": secrets.token_hex(16),
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
+
+
+def readme_blocks(text: str) -> list[list[str]]:
+    """The commands of every ```` ```bash tested ```` block, comments stripped."""
+    blocks = re.findall(r"^```bash tested\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
+    return [
+        [re.sub(r"\s+#\s.*$", "", line).strip() for line in block.splitlines() if line.strip()]
+        for block in blocks
+    ]
+
+
+def with_tiny_params(command: str) -> str:
+    """A `kedro run` with the tiny parameters of its pipelines after its own (they win)."""
+    pipelines = re.search(r"--pipelines? (\S+)", command)
+    names = pipelines.group(1).split(",") if pipelines else list(DEFAULT_PIPELINES)
+    tiny = [TINY[name] for name in names if name in TINY]
+    if "training.tune.enabled=true" in command:  # one tuned dataset is enough to show it
+        tiny.append("training.datasets=[Tesla_P40_GPU_ofa]")
+    if not tiny:
+        return command
+    given = re.search(r'--params "([^"]*)"', command)
+    if given:
+        return command.replace(given.group(0), f'--params "{given.group(1)},{",".join(tiny)}"')
+    return f'{command} --params "{",".join(tiny)}"'
+
+
+class ReadmeRunner:
+    """Runs README commands in a project copy, the way a shell in its root would."""
+
+    def __init__(self, root: Path, ray_port: int) -> None:
+        self.root = root
+        self.ray_port = ray_port
+        self.env = {
+            **os.environ,
+            **RAY_ENV,
+            "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ['PATH']}",
+            "KEDRO_DISABLE_TELEMETRY": "true",
+            "COLUMNS": "200",
+        }
+        self.env.pop("MLFLOW_TRACKING_URI", None)  # the project's own sqlite:///mlflow.db
+        self.make = f"make -o {VENV}/.installed -o {VENV}/.installed-test VENV={VENV}"
+
+    def translate(self, command: str) -> str:
+        command = command.replace("<head>", "127.0.0.1").replace("6379", str(self.ray_port))
+        if command.startswith("make run"):
+            arguments = with_tiny_params("kedro run").removeprefix("kedro run ")
+            return f"{self.make} run ARGS={shlex.quote(arguments)}"
+        if command.startswith("make "):
+            return command.replace("make", self.make, 1)
+        return " && ".join(
+            with_tiny_params(part) if part.startswith("kedro run") else part
+            for part in (piece.strip() for piece in command.split("&&"))
+        )
+
+    def run(self, command: str) -> None:
+        if command == "make test":  # the suite running this test: check what it runs
+            dry = self.shell(f"{self.make} -n test")
+            assert "-m pytest" in dry.stdout, dry.stdout
+            return
+        if command.startswith(("make mlflow-ui", "make viz")):
+            self.serve(command)
+            return
+        result = self.shell(self.translate(command))
+        assert result.returncode == 0, (
+            f"README command failed: {command}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+
+    def shell(self, command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", "-c", command],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+
+    def serve(self, command: str) -> None:
+        """Start a server target on a free port, wait for its page, stop it."""
+        port = free_port()
+        variable = "MLFLOW_PORT" if "mlflow" in command else "VIZ_PORT"
+        server = subprocess.Popen(
+            ["bash", "-c", f"{self.translate(command)} {variable}={port}"],
+            cwd=self.root,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+                        assert page.status == 200
+                        assert b"<html" in page.read().lower()
+                        return
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        output = server.stdout.read() if server.poll() is not None else ""
+                        pytest.fail(f"`{command}` did not serve http://127.0.0.1:{port}/\n{output}")
+                    time.sleep(1)
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+
+
+def test_readme_blocks_are_found():
+    blocks = readme_blocks(README.read_text())
+    commands = [command for block in blocks for command in block]
+    assert "make run" in commands and "make test" in commands
+    assert sum(command.startswith("kedro run") for command in commands) >= 8
+
+
+@pytest.mark.slow
+def test_the_readme_top_to_bottom(project_copy: Path, shared_dir: Path):
+    shutil.copy2(PROJECT_ROOT / "Makefile", project_copy)
+    shared_link = project_copy.parent / "shared"
+    if not shared_link.exists():
+        shared_link.symlink_to(shared_dir.resolve())
+    runner = ReadmeRunner(project_copy, free_port())
+    try:
+        for block in readme_blocks(README.read_text()):
+            for command in block:
+                runner.run(command)
+    finally:
+        ray = shutil.which("ray", path=str(VENV / "bin"))
+        if ray:
+            subprocess.run(
+                [ray, "stop", "--force"], env=runner.env, capture_output=True, check=False
+            )
+    reporting = project_copy / "data" / "08_reporting"
+    for produced in (
+        "predictor_metrics.csv",
+        "nas_pareto.png",
+        "finetuning_curves.csv",
+        "generalization_leave_one_out.csv",
+    ):
+        assert (reporting / produced).is_file(), produced
+    assert (project_copy / "mlflow.db").is_file()
