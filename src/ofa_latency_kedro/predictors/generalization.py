@@ -74,7 +74,8 @@ def train_generalized(
     """A generalized predictor fitted on every row of ``table`` (several datasets: columns
     ``hardware``, ``space``, arch columns, ``latency``), by mean squared error of the log
     latency. ``descriptors``: registry entries by hardware name, kept for the ``registry``
-    descriptor. Its default embedding is the plain average of the devices."""
+    descriptor. Until it is placed (`adapt_predictor`, `for_device`) it stands on the plain
+    average of the devices of the space with the most rows."""
     started = time.perf_counter()
     table = as_latency_table(table)
     descriptors = descriptors or {}
@@ -145,8 +146,7 @@ def train_generalized(
         "metrics": {},
         "versions": library_versions(),
     }
-    predictor = LatencyPredictor(module, {**metadata, "embedding": {"weights": [], "intercept": 0}})
-    # stands on the average device of the space with the most rows until it is placed
+    predictor = LatencyPredictor(module, metadata)
     predictor.metadata["embedding"] = average_embedding(predictor, spaces_by_rows[0])
     return predictor
 
