@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -124,3 +125,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def seed_ofa_devices(shared_dir: Path, rows: int) -> pd.DataFrame:
+    """The first ``rows`` of the seed's RTX 2080 Ti, Tesla P40 and Note10 OFA files (the
+    phone's at width 1.2), split by key: three devices measuring the same subnets."""
+    from ofa_latency_kedro.encoding import load_latency_csv, split_table  # noqa: PLC0415
+
+    folder = shared_dir / "seed_data" / "latency"
+    widths = {"note10_lookuptable": 1.2}
+    frames = [
+        load_latency_csv(folder / f"{name}_ofa.csv", width_mult=widths).iloc[:rows]
+        for name in ("RTX_2080_Ti_GPU", "Tesla_P40_GPU", "note10_lookuptable")
+    ]
+    return split_table(pd.concat(frames, ignore_index=True), "key")

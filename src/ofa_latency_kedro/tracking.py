@@ -25,6 +25,24 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _log_outputs(
+    tables: dict[str, pd.DataFrame],
+    figures: dict[str, Figure],
+    predictors: dict[str, LatencyPredictor] | None = None,
+) -> None:
+    """Log tables (``<name>.csv``), figures (``<name>.png``) and predictor checkpoints
+    (``<name>.pt``) as artifacts of the active run."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder)
+        for name, table in tables.items():
+            table.to_csv(path / f"{name}.csv", index=False)
+        for name, figure in figures.items():
+            figure.savefig(path / f"{name}.png", dpi=110)
+        for name, predictor in (predictors or {}).items():
+            predictor.save(path / f"{name}.pt")
+        mlflow.log_artifacts(folder)
+
+
 def predictor_params(predictor: LatencyPredictor) -> dict[str, Any]:
     training = predictor.metadata.get("training", {})
     rows = training.get("rows") or {}
@@ -130,11 +148,7 @@ def log_nas_run(results: pd.DataFrame, figure: Figure) -> str:
                 f"{prefix}_measured_latency_ms": getattr(row, "measured_latency_ms", float("nan")),
             }
             mlflow.log_metrics({k: float(v) for k, v in values.items() if _finite(v)})
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder)
-            results.to_csv(path / "nas_results.csv", index=False)
-            figure.savefig(path / "nas_pareto.png", dpi=110)
-            mlflow.log_artifacts(folder)
+        _log_outputs({"nas_results": results}, {"nas_pareto": figure})
         return run.info.run_id
 
 
@@ -156,13 +170,7 @@ def log_finetuning_run(
         client = mlflow.MlflowClient()
         for start in range(0, len(metrics), _BATCH):
             client.log_batch(run.info.run_id, metrics=metrics[start : start + _BATCH])
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder)
-            curves.to_csv(path / "finetuning_curves.csv", index=False)
-            figure.savefig(path / "finetuning_curves.png", dpi=110)
-            for name, predictor in adapted.items():
-                predictor.save(path / f"{name}.pt")
-            mlflow.log_artifacts(folder)
+        _log_outputs({"finetuning_curves": curves}, {"finetuning_curves": figure}, adapted)
         return run.info.run_id
 
 
@@ -193,11 +201,6 @@ def log_generalization_run(
             if _finite(float(getattr(row, name)))
         }
         mlflow.log_metrics(metrics)
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder)
-            results.to_csv(path / "generalization_leave_one_out.csv", index=False)
-            figure.savefig(path / "generalization_leave_one_out.png", dpi=110)
-            for name, predictor in predictors.items():
-                predictor.save(path / f"{name}.pt")
-            mlflow.log_artifacts(folder)
+        stem = "generalization_leave_one_out"
+        _log_outputs({stem: results}, {stem: figure}, predictors)
         return run.info.run_id

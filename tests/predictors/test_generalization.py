@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ofa_latency_kedro import adapt_predictor
-from ofa_latency_kedro.encoding import load_latency_csv, split_table
+from ofa_latency_kedro.encoding import load_latency_csv
 from ofa_latency_kedro.predictors import (
     LatencyPredictor,
     PredictorError,
@@ -26,6 +26,7 @@ from ofa_latency_kedro.predictors.generalization import (
     train_generalized,
 )
 from ofa_latency_kedro.search_space import ArchBatch
+from tests.conftest import seed_ofa_devices
 
 REGISTRY = {
     "RTX_2080_Ti_GPU": {"kind": "gpu", "cuda_cores": 4352, "memory_gb": 11, "peak_tflops": 13.4},
@@ -36,15 +37,7 @@ REGISTRY = {
 
 @pytest.fixture(scope="module")
 def table(shared_dir: Path) -> pd.DataFrame:
-    folder = shared_dir / "seed_data" / "latency"
-    frames = [
-        load_latency_csv(folder / "RTX_2080_Ti_GPU_ofa.csv").iloc[:1000],
-        load_latency_csv(folder / "Tesla_P40_GPU_ofa.csv").iloc[:1000],
-        load_latency_csv(
-            folder / "note10_lookuptable_ofa.csv", width_mult={"note10_lookuptable": 1.2}
-        ).iloc[:1000],
-    ]
-    return split_table(pd.concat(frames, ignore_index=True), "key")
+    return seed_ofa_devices(shared_dir, 1000)
 
 
 @pytest.fixture(scope="module")

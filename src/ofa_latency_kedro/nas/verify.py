@@ -21,6 +21,7 @@ import pandas as pd
 from ofa_latency_kedro.measurement import LocalMeasurer, Protocol, detect_hardware
 from ofa_latency_kedro.nas.search import WINNER_COLUMNS
 from ofa_latency_kedro.search_space import Arch
+from ofa_latency_kedro.search_space.table import dataset_names
 
 logger = logging.getLogger(__name__)
 
@@ -165,9 +166,7 @@ def verify_results(
     table = unverified(results, None)
     table.loc[table["status"] != "ok", "verification_note"] = "not verified: no subnet was found"
     here: dict[str, Any] | None = None
-    for name, rows in table[table["status"] == "ok"].groupby(
-        table["hardware"].astype(str) + "_" + table["space"].astype(str), sort=False
-    ):
+    for name, rows in table[table["status"] == "ok"].groupby(dataset_names(table), sort=False):
         sidecar = sidecars.get(name)
         if not sidecar:
             table.loc[rows.index, "verification_note"] = (

@@ -47,17 +47,12 @@ from ofa_latency_kedro.predictors.predictor import (
     library_versions,
 )
 from ofa_latency_kedro.search_space import ArchBatch
-from ofa_latency_kedro.search_space.table import as_latency_table
+from ofa_latency_kedro.search_space.table import as_latency_table, dataset_names
 
 logger = logging.getLogger(__name__)
 
 DESCRIPTORS = ("reference", "registry")
 ENCODER = "analytic+seed128"
-
-
-def dataset_names(table: pd.DataFrame) -> pd.Series:
-    """``<hardware>_<space>`` of every row: the name of its dataset (and of its head)."""
-    return table["hardware"].astype(str) + "_" + table["space"].astype(str)
 
 
 def train_generalized(
@@ -87,9 +82,7 @@ def train_generalized(
     if not np.all(np.isfinite(latency) & (latency > 0)):
         raise ValueError("a generalized predictor needs positive, finite latencies")
     encoder = Encoder(ENCODER)
-    batch = ArchBatch.from_frame(table)
-    genes = ArchBatch(batch.ks, batch.e, batch.d, batch.r, np.ones(len(batch)))
-    features = torch.from_numpy(encoder.encode(genes))
+    features = torch.from_numpy(encoder.encode(ArchBatch.from_frame(table).at_width(1.0)))
     device_index = torch.tensor(names.map({d: i for i, d in enumerate(devices)}).to_numpy())
     target = torch.from_numpy(np.log(latency).astype(np.float32))
     torch.manual_seed(seed)

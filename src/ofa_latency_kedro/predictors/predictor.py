@@ -118,7 +118,7 @@ class LatencyPredictor:
         """(n, devices) log latency of every subnet on every training device of a
         generalized predictor: the columns its embedding blends."""
         encoder = self._encoders["input"]
-        genes = ArchBatch(batch.ks, batch.e, batch.d, batch.r, np.ones(len(batch)))
+        genes = batch.at_width(1.0)
         out = np.empty((len(batch), len(self.devices)), dtype=np.float64)
         with torch.inference_mode():
             for start in range(0, len(batch), PREDICT_CHUNK):
@@ -182,9 +182,7 @@ class LatencyPredictor:
         trained for (its width multiplier): how a device of another width family ranks them."""
         width = self.metadata.get("width_mult")
         if width is not None and not np.all(batch.width_mult == width):
-            batch = ArchBatch(
-                batch.ks, batch.e, batch.d, batch.r, np.full(len(batch), float(width))
-            )
+            batch = batch.at_width(width)
         return self.predict_batch(batch)
 
     def _predict_chunk(self, batch: ArchBatch, hardware: np.ndarray | None) -> np.ndarray:

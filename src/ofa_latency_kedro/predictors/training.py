@@ -35,7 +35,7 @@ from ofa_latency_kedro.predictors.predictor import (
     library_versions,
 )
 from ofa_latency_kedro.search_space import ArchBatch
-from ofa_latency_kedro.search_space.table import as_latency_table
+from ofa_latency_kedro.search_space.table import as_latency_table, dataset_names
 from ofa_latency_kedro.settings_dict import from_settings
 
 logger = logging.getLogger(__name__)
@@ -505,13 +505,12 @@ def _train_generalized_predictor(table: pd.DataFrame, *, split: str, seed: int) 
         table = split_table(table, split, seed=seed)
     predictor = train_generalized(table[table["split"] == "train"], seed=seed)
     test = table[table["split"] == "test"]
-    names = test["hardware"].astype(str) + "_" + test["space"].astype(str)
     predictor.metadata["metrics"]["test"] = {
         device: regression_metrics(
             rows["latency"].to_numpy(dtype=float),
             predictor.for_device(device).predict_batch(ArchBatch.from_frame(rows)),
         )
-        for device, rows in test.groupby(names)
+        for device, rows in test.groupby(dataset_names(test))
     }
     logger.info(
         "Trained a generalized predictor on %s: test MAPE %s",

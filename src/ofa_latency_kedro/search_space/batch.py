@@ -131,6 +131,10 @@ class ArchBatch:
             width_mult=self.width_mult[index],
         )
 
+    def at_width(self, width_mult: float) -> ArchBatch:
+        """The same genes on the network of another width multiplier."""
+        return ArchBatch(self.ks, self.e, self.d, self.r, np.full(len(self), float(width_mult)))
+
     def to_archs(self) -> list[Arch]:
         return [
             Arch(ks=tuple(k), e=tuple(e), d=tuple(d), r=int(r), width_mult=float(w))

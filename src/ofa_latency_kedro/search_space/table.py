@@ -53,3 +53,8 @@ def as_latency_table(frame: pd.DataFrame) -> pd.DataFrame:
     if "line" not in table.columns:
         table["line"] = np.arange(2, len(table) + 2)
     return table
+
+
+def dataset_names(table: pd.DataFrame) -> pd.Series:
+    """``<hardware>_<space>`` of every row: the name of its dataset (CSV, predictor, head)."""
+    return table["hardware"].astype(str) + "_" + table["space"].astype(str)

@@ -12,9 +12,9 @@ from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
 from ofa_latency_kedro.datasets import PredictorFolderDataset
-from ofa_latency_kedro.encoding import load_latency_csv, split_table
 from ofa_latency_kedro.pipelines.generalization import create_pipeline
 from ofa_latency_kedro.search_space import Arch
+from tests.conftest import seed_ofa_devices
 
 GENERALIZATION = {
     "datasets": "all",
@@ -31,15 +31,7 @@ HARDWARE = {
 
 @pytest.fixture(scope="module")
 def model_input(shared_dir: Path) -> pd.DataFrame:
-    folder = shared_dir / "seed_data" / "latency"
-    frames = [
-        load_latency_csv(folder / "RTX_2080_Ti_GPU_ofa.csv").iloc[:600],
-        load_latency_csv(folder / "Tesla_P40_GPU_ofa.csv").iloc[:600],
-        load_latency_csv(
-            folder / "note10_lookuptable_ofa.csv", width_mult={"note10_lookuptable": 1.2}
-        ).iloc[:600],
-    ]
-    return split_table(pd.concat(frames, ignore_index=True), "key")
+    return seed_ofa_devices(shared_dir, 600)
 
 
 def run(model_input: pd.DataFrame, generalization: dict, out: Path) -> DataCatalog:

@@ -13,13 +13,10 @@ from matplotlib.figure import Figure
 from ofa_latency_kedro.predictors import LatencyPredictor, adapt_predictor
 from ofa_latency_kedro.predictors.adaptation import learning_curve, pick_subnets
 from ofa_latency_kedro.predictors.plots import learning_curve_plot
+from ofa_latency_kedro.search_space.table import dataset_names
 from ofa_latency_kedro.tracking import log_finetuning_run
 
 logger = logging.getLogger(__name__)
-
-
-def _dataset_names(table: pd.DataFrame) -> pd.Series:
-    return table["hardware"].astype(str) + "_" + table["space"].astype(str)
 
 
 def _sources(
@@ -64,7 +61,7 @@ def finetuning_curves(
     generalization pipeline), when there is one, is adapted the same way (its methods
     named ``generalized/<method>``)."""
     target_name = finetuning["target"]
-    names = _dataset_names(model_input)
+    names = dataset_names(model_input)
     target = model_input[names == target_name]
     if target.empty:
         raise ValueError(

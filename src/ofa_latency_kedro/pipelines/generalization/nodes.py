@@ -6,19 +6,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ofa_latency_kedro.predictors import LatencyPredictor
 from ofa_latency_kedro.predictors.generalization import (
-    dataset_names,
     leave_one_hardware_out,
     reference_subnets,
     train_generalized,
 )
 from ofa_latency_kedro.predictors.plots import leave_one_out_plot
 from ofa_latency_kedro.search_space import ArchBatch
+from ofa_latency_kedro.search_space.table import dataset_names
 from ofa_latency_kedro.tracking import log_generalization_run
 
 logger = logging.getLogger(__name__)
@@ -41,9 +40,7 @@ def _selected(model_input: pd.DataFrame, wanted: Any) -> pd.DataFrame:
 def _reference_table(rows: pd.DataFrame, count: int, space: str) -> pd.DataFrame:
     """The reference subnets of one space, in the latency-CSV ``child_arch`` form (at width
     1.0; measure the same genes on a device of another width)."""
-    batch = ArchBatch.from_frame(reference_subnets(rows, count))
-    genes = ArchBatch(batch.ks, batch.e, batch.d, batch.r, np.ones(len(batch)))
-    archs = genes.to_archs()
+    archs = ArchBatch.from_frame(reference_subnets(rows, count)).at_width(1.0).to_archs()
     return pd.DataFrame(
         {
             "space": space,
