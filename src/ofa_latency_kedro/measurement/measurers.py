@@ -117,7 +117,7 @@ def _start_on_node(backend: str, protocol: dict[str, Any], lut_dir: str | None) 
     return {"descriptor": descriptor, "protocol": settled.to_dict()}
 
 
-def _check_reachable(address: str, timeout_s: float) -> None:
+def check_ray_reachable(address: str, timeout_s: float) -> None:
     """Fail fast, with the address in the message, when nothing listens there."""
     if address in ("auto", "local") or address.startswith("ray://"):
         host_port = address.removeprefix("ray://") if address.startswith("ray://") else None
@@ -136,8 +136,8 @@ def _check_reachable(address: str, timeout_s: float) -> None:
     except OSError as exc:
         raise RayUnavailable(
             f"cannot reach the Ray cluster at {address}: {exc}. Start it with "
-            f"`ray start --head --port {port}` on that host, or set sampling.ray.address to null "
-            "to measure in this process"
+            f"`ray start --head --port {port}` on that host, or set the Ray address to null "
+            "to run in this process"
         ) from None
 
 
@@ -168,7 +168,7 @@ class RayMeasurer:
     def __enter__(self) -> RayMeasurer:
         import ray  # noqa: PLC0415
 
-        _check_reachable(self.address, self.connect_timeout_s)
+        check_ray_reachable(self.address, self.connect_timeout_s)
         if not ray.is_initialized():
             try:
                 if self.address == "local":

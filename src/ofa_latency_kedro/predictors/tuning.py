@@ -21,12 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ofa_latency_kedro.measurement.measurers import check_ray_reachable
 from ofa_latency_kedro.measurement.protocol import available_cpus
 from ofa_latency_kedro.predictors.predictor import LatencyPredictor
 from ofa_latency_kedro.predictors.training import PreparedData, TrainingConfig, fit_prepared
 from ofa_latency_kedro.settings_dict import from_settings
 
 logger = logging.getLogger(__name__)
+#: Seconds to wait for a TCP answer from a Ray address before saying it is unreachable.
+CONNECT_TIMEOUT_S = 10.0
 
 #: name: (distribution, arguments); distributions: loguniform (low, high), choice (values,
 #: sampled) or grid (values, every one tried in each of num_samples repeats).
@@ -137,6 +140,7 @@ def _connect(address: str | None) -> bool:
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
     try:
         if address:
+            check_ray_reachable(address, CONNECT_TIMEOUT_S)  # ray.init may wait for minutes
             ray.init(address=address, **quiet)
         else:
             try:
