@@ -1,7 +1,12 @@
-"""The README followed top to bottom, as a person with a fresh clone would: every fenced
-```` ```bash tested ```` block runs, in README order, in one copy of the project, on tiny
-parameters (each `kedro run` and `make run` gets the `TINY` overrides of its pipelines; a
-server target is started, asked for its page and stopped; `<head>` is this machine)."""
+"""The documentation followed top to bottom, as a person with a fresh clone would: every
+fenced ```` ```bash tested ```` block runs, in one copy of the project, on tiny parameters
+(each `kedro run` and `make run` gets the `TINY` overrides of its pipelines; a server target
+is started, asked for its page and stopped; `<head>` is this machine).
+
+The order is README.md first, then the docs pages in the order of the `nav` of mkdocs.yml:
+that list is the one place it is defined (the pages build on each other: sampling, then the
+seed's files, training, finetuning, generalization, nas). A docs page with tested blocks that
+the nav leaves out is an error, so no block is silently skipped."""
 
 from __future__ import annotations
 
@@ -18,10 +23,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import FAST_PROTOCOL, PROJECT_ROOT, free_port, params_arg
 
 README = PROJECT_ROOT / "README.md"
+MKDOCS = PROJECT_ROOT / "mkdocs.yml"
 VENV = Path(sys.executable).parent.parent
 #: Per pipeline, the parameters that make its run take seconds.
 TINY = {
@@ -42,13 +49,57 @@ RAY_ENV = {
 }
 
 
-def readme_blocks(text: str) -> list[list[str]]:
+def shell_blocks(text: str) -> list[list[str]]:
     """The commands of every ```` ```bash tested ```` block, comments stripped."""
     blocks = re.findall(r"^```bash tested\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
     return [
         [re.sub(r"\s+#\s.*$", "", line).strip() for line in block.splitlines() if line.strip()]
         for block in blocks
     ]
+
+
+def docs_dir(config: Path = MKDOCS) -> Path:
+    return config.parent / yaml.safe_load(config.read_text()).get("docs_dir", "docs")
+
+
+def nav_pages(config: Path = MKDOCS) -> list[Path]:
+    """The pages of the mkdocs.yml `nav`, in its order (sections flattened)."""
+
+    def walk(entry: object) -> list[str]:
+        if isinstance(entry, str):
+            return [] if "://" in entry else [entry]
+        if isinstance(entry, dict):
+            return [page for value in entry.values() for page in walk(value)]
+        if isinstance(entry, list):
+            return [page for item in entry for page in walk(item)]
+        raise ValueError(f"{config}: unexpected nav entry {entry!r}")
+
+    return [docs_dir(config) / page for page in walk(yaml.safe_load(config.read_text())["nav"])]
+
+
+def pages_in_order(readme: Path = README, config: Path = MKDOCS) -> list[Path]:
+    """README.md, then the nav's pages; refuses a docs page with tested blocks outside the nav
+    (its commands would never run) and a nav entry whose file is missing."""
+    pages = nav_pages(config)
+    missing = [str(page) for page in pages if not page.is_file()]
+    if missing:
+        raise ValueError(f"{config}: the nav names pages that do not exist: {missing}")
+    left_out = sorted(
+        str(page.relative_to(config.parent))
+        for page in docs_dir(config).rglob("*.md")
+        if page not in pages and shell_blocks(page.read_text())
+    )
+    if left_out:
+        raise ValueError(
+            f"{left_out} have `bash tested` blocks but are not in the nav of {config.name}, "
+            "which orders the tested blocks: add them there"
+        )
+    return [readme, *pages]
+
+
+def documentation_blocks() -> list[tuple[Path, list[str]]]:
+    """Every tested block of the documentation with its page, in the order they run."""
+    return [(page, block) for page in pages_in_order() for block in shell_blocks(page.read_text())]
 
 
 def with_tiny_params(command: str) -> str:
@@ -149,11 +200,41 @@ class ReadmeRunner:
             server.wait(timeout=30)
 
 
-def test_readme_blocks_are_found():
-    blocks = readme_blocks(README.read_text())
-    commands = [command for block in blocks for command in block]
-    assert "make run" in commands and "make test" in commands
+def test_the_tested_blocks_of_the_readme_and_the_docs_pages_are_found_in_order():
+    blocks = documentation_blocks()
+    commands = [command for _, block in blocks for command in block]
+    readme = [command for page, block in blocks if page == README for command in block]
+    assert commands[:2] == ["make run", "make test"] and readme == commands[:2]
     assert sum(command.startswith("kedro run") for command in commands) >= 8
+
+    def first(text: str) -> int:
+        return next(at for at, command in enumerate(commands) if text in command)
+
+    # The flow the blocks build on: measured and seed data before training, training first
+    assert first("--pipelines sampling") < first("cp ../shared/seed_data/latency/")
+    assert first("cp ../shared/seed_data/latency/") < first("--pipelines encoding,training")
+    assert first("--pipelines encoding,training") < min(
+        first(f"--pipelines {name}") for name in ("finetuning", "generalization", "nas")
+    )
+
+
+def test_a_docs_page_with_tested_blocks_outside_the_nav_is_refused(tmp_path: Path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "listed.md").write_text("# Listed\n\n```bash tested\nmake run\n```\n")
+    (tmp_path / "docs" / "plain.md").write_text("# Plain\n\n```bash\nls\n```\n")
+    (tmp_path / "mkdocs.yml").write_text("site_name: t\nnav:\n  - Listed: listed.md\n")
+    readme = tmp_path / "README.md"
+    assert pages_in_order(readme, tmp_path / "mkdocs.yml") == [readme, tmp_path / "docs/listed.md"]
+    (tmp_path / "docs" / "extra.md").write_text("```bash tested\nkedro run\n```\n")
+    with pytest.raises(ValueError, match=r"\['docs/extra.md'\] have `bash tested` blocks"):
+        pages_in_order(readme, tmp_path / "mkdocs.yml")
+
+
+def test_a_nav_entry_without_its_page_is_refused(tmp_path: Path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "mkdocs.yml").write_text("site_name: t\nnav:\n  - Gone: gone.md\n")
+    with pytest.raises(ValueError, match="do not exist"):
+        pages_in_order(tmp_path / "README.md", tmp_path / "mkdocs.yml")
 
 
 @pytest.mark.slow
@@ -164,7 +245,7 @@ def test_the_readme_top_to_bottom(project_copy: Path, shared_dir: Path):
         shared_link.symlink_to(shared_dir.resolve())
     runner = ReadmeRunner(project_copy, free_port())
     try:
-        for block in readme_blocks(README.read_text()):
+        for _page, block in documentation_blocks():
             for command in block:
                 runner.run(command)
     finally:
