@@ -88,7 +88,7 @@ def main() -> None:
                             "mape": metrics["mape"],
                             "spearman": metrics["spearman"],
                             "seconds": seconds,
-                            "chosen": adapted.metadata["adaptation"]["method"],
+                            "chosen": adapted.metadata.adaptation.method,
                         }
                     )
                 row = {

@@ -23,7 +23,7 @@ import yaml
 
 from ofa_latency_kedro.encoding import load_latency_csv, split_table
 from ofa_latency_kedro.predictors import regression_metrics, train_predictor
-from ofa_latency_kedro.predictors.generalization import leave_one_hardware_out
+from ofa_latency_kedro.experiments import leave_one_hardware_out
 from ofa_latency_kedro.search_space import ArchBatch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def main() -> None:
     ]
     table = split_table(pd.concat(frames, ignore_index=True), "key")
     started = time.perf_counter()
-    results, models = leave_one_hardware_out(table, registry, epochs=args.epochs)
+    results, models = leave_one_hardware_out(table, registry, config={"epochs": args.epochs})
     print(f"Leave-one-hardware-out, {len(models)} models in {time.perf_counter() - started:.1f} s")
     print(results.drop(columns=["trained_on", "seconds"]).round(4).to_string(index=False))
 

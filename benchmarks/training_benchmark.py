@@ -78,10 +78,10 @@ def accuracy(shared: Path) -> tuple[list[dict[str, Any]], dict[str, LatencyPredi
                 "dataset": name,
                 "seed": seed_metrics,
                 "ours": ours.metrics["test"],
-                "train_rows": ours.metadata["training"]["rows"]["train"],
+                "train_rows": ours.metadata.training["rows"]["train"],
                 "train_seconds": seconds,
                 "mae_ratio": ours.metrics["test"]["mae"] / seed_metrics["mae"],
-                "depth": ours.metadata["architecture"]["depth"],
+                "depth": ours.metadata.architecture["depth"],
             }
         )
     return rows, predictors

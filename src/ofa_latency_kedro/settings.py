@@ -4,6 +4,11 @@ See https://docs.kedro.org/en/stable/configure/configuration_basics/"""
 
 from kedro.config import OmegaConfigLoader
 
+from ofa_latency_kedro.hooks import MlflowRecordsHook
+
+#: The MLflow records of each run (kedro-mlflow, a plugin, opens the run itself).
+HOOKS = (MlflowRecordsHook(),)
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

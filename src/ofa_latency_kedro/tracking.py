@@ -1,6 +1,11 @@
-"""MLflow records of trained predictors: one run per predictor (nested under the Kedro run
-that kedro-mlflow opens), with parameters, metrics per split, loss curves, the checkpoint,
-its metadata and plots as artifacts, and the Ray Tune trials as nested runs."""
+"""MLflow records of what the pipelines make, written from the catalog's saved outputs by
+`ofa_latency_kedro.hooks.MlflowRecordsHook` (the one place the project writes to MLflow).
+
+Each record goes into a run of its own, nested under the run kedro-mlflow opens for a
+``kedro run``: one run per trained predictor (parameters, metrics per split, per-epoch
+curves, its checkpoint as the catalog saved it, metadata and plots; Ray Tune trials as runs
+nested under it) and one run each for ``nas``, ``finetuning`` and ``generalization``.
+"""
 
 from __future__ import annotations
 
@@ -8,199 +13,245 @@ import json
 import math
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import pandas as pd
 from matplotlib.figure import Figure
-from mlflow.entities import Metric
+from mlflow.entities import Metric, RunStatus
 
-from ofa_latency_kedro.predictors import LatencyPredictor
+if TYPE_CHECKING:
+    from ofa_latency_kedro.predictors import LatencyPredictor
 
 _BATCH = 900  # MLflow accepts up to 1000 metrics per batch call
 
 
-def _finite(value: Any) -> bool:
+def finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _log_outputs(
-    tables: dict[str, pd.DataFrame],
-    figures: dict[str, Figure],
-    predictors: dict[str, LatencyPredictor] | None = None,
-) -> None:
-    """Log tables (``<name>.csv``), figures (``<name>.png``) and predictor checkpoints
-    (``<name>.pt``) as artifacts of the active run."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder)
-        for name, table in tables.items():
-            table.to_csv(path / f"{name}.csv", index=False)
-        for name, figure in figures.items():
-            figure.savefig(path / f"{name}.png", dpi=110)
-        for name, predictor in (predictors or {}).items():
-            predictor.save(path / f"{name}.pt")
-        mlflow.log_artifacts(folder)
+class RunRecords:
+    """The nested runs of one ``kedro run``, created on first use under the run active then
+    (kedro-mlflow's), and ended together."""
+
+    def __init__(self) -> None:
+        self.client = mlflow.MlflowClient()
+        self.runs: dict[str, str] = {}
+
+    def run_id(
+        self,
+        name: str,
+        tags: Mapping[str, str],
+        parent: str | None = None,
+        run_name: str | None = None,
+    ) -> str:
+        """The run recorded as ``name`` (made now, called ``run_name`` or ``name``, with
+        ``tags``, nested under ``parent`` or the active run, when it does not exist yet)."""
+        if name not in self.runs:
+            active = mlflow.active_run()
+            parent = parent or (active.info.run_id if active else None)
+            experiment = (
+                self.client.get_run(parent).info.experiment_id
+                if parent
+                else mlflow.get_experiment_by_name("Default").experiment_id
+            )
+            run = self.client.create_run(
+                experiment,
+                run_name=run_name or name,
+                tags={**tags, **({"mlflow.parentRunId": parent} if parent else {})},
+            )
+            self.runs[name] = run.info.run_id
+        return self.runs[name]
+
+    def end(self, status: str = "FINISHED") -> None:
+        for run_id in self.runs.values():
+            self.client.set_terminated(run_id, status=status)
+        self.runs.clear()
+
+    # -- what a run receives ---------------------------------------------------------------
+    def metrics(self, run_id: str, values: Mapping[str, Any], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        batch = [
+            Metric(key=key, value=float(value), timestamp=now, step=step)
+            for key, value in values.items()
+            if finite(value)
+        ]
+        self.metric_list(run_id, batch)
+
+    def metric_list(self, run_id: str, metrics: list[Metric]) -> None:
+        for start in range(0, len(metrics), _BATCH):
+            self.client.log_batch(run_id, metrics=metrics[start : start + _BATCH])
+
+    def params(self, run_id: str, values: Mapping[str, Any]) -> None:
+        for key, value in values.items():
+            if value is not None:
+                self.client.log_param(run_id, key, str(value)[:6000])
+
+    def table(self, run_id: str, table: pd.DataFrame, name: str) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / name
+            table.to_csv(path, index=False)
+            self.client.log_artifact(run_id, str(path))
+
+    def figure(self, run_id: str, figure: Figure, name: str) -> None:
+        self.client.log_figure(run_id, figure, name)
+
+    def file(self, run_id: str, path: Path) -> None:
+        """A file as the catalog saved it (a checkpoint is not written a second time)."""
+        self.client.log_artifact(run_id, str(path))
+
+    def json(self, run_id: str, value: Any, name: str) -> None:
+        self.client.log_text(run_id, json.dumps(value, indent=2), name)
 
 
 def predictor_params(predictor: LatencyPredictor) -> dict[str, Any]:
-    training = predictor.metadata.get("training", {})
-    rows = training.get("rows") or {}
+    training = predictor.metadata.training
     return {
         **{f"config.{k}": v for k, v in (training.get("config") or {}).items()},
         "kind": predictor.kind,
         "encoder": predictor.encoder_name,
         "split": training.get("split"),
-        **{f"rows_{k}": v for k, v in rows.items()},
+        **{f"rows_{k}": v for k, v in (training.get("rows") or {}).items()},
         "hardware": predictor.hardware,
         "space": predictor.space,
-        "width_mult": predictor.metadata.get("width_mult"),
+        "width_mult": predictor.width_mult,
     }
 
 
-def log_predictor_run(
-    name: str,
-    predictor: LatencyPredictor,
-    *,
-    figures: dict[str, Figure] | None = None,
-    trials: pd.DataFrame | None = None,
-    tags: dict[str, str] | None = None,
+def record_predictor(
+    records: RunRecords, name: str, predictor: LatencyPredictor, checkpoint: Path, pipeline: str
 ) -> str:
-    """Record one trained predictor; returns the MLflow run id."""
-    with mlflow.start_run(run_name=name, nested=mlflow.active_run() is not None) as run:
-        mlflow.set_tags(
-            {
-                "hardware": str(predictor.hardware),
-                "space": str(predictor.space),
-                "kind": predictor.kind,
-                "encoder": predictor.encoder_name,
-                **(tags or {}),
-            }
-        )
-        mlflow.log_params({k: v for k, v in predictor_params(predictor).items() if v is not None})
-        mlflow.log_metrics(
-            {
-                f"{split}_{metric}": value
-                for split, values in predictor.metrics.items()
-                for metric, value in values.items()
-                if _finite(value)
-            }
-        )
-        _log_history(run.info.run_id, predictor.metadata.get("history") or {})
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder)
-            predictor.save(path / f"{name}.pt")
-            (path / f"{name}.json").write_text(json.dumps(predictor.metadata, indent=2))
-            for figure_name, figure in (figures or {}).items():
-                figure.savefig(path / figure_name, dpi=110)
-            if trials is not None and len(trials):
-                trials.to_csv(path / "tuning_trials.csv", index=False)
-            mlflow.log_artifacts(folder)
-        if trials is not None:
-            for row in trials.to_dict("records"):
-                _log_trial(row)
-        return run.info.run_id
-
-
-def _log_history(run_id: str, history: dict[str, list[float]]) -> None:
+    """One trained predictor's run: tags, parameters, metrics per split, per-epoch curves,
+    the checkpoint file and its metadata."""
+    run_id = records.run_id(name, {"pipeline": pipeline})
+    records.client.set_tag(run_id, "hardware", str(predictor.hardware))
+    records.client.set_tag(run_id, "space", str(predictor.space))
+    records.client.set_tag(run_id, "kind", predictor.kind)
+    records.client.set_tag(run_id, "encoder", predictor.encoder_name)
+    records.params(run_id, predictor_params(predictor))
+    records.metrics(
+        run_id,
+        {
+            f"{split}_{metric}": value
+            for split, values in predictor.metrics.items()
+            if isinstance(values, Mapping)
+            for metric, value in values.items()
+        },
+    )
     now = int(time.time() * 1000)
-    metrics = [
-        Metric(key=f"epoch_{key}", value=float(value), timestamp=now, step=step)
-        for key, values in history.items()
-        for step, value in enumerate(values, start=1)
-        if _finite(value)
-    ]
-    client = mlflow.MlflowClient()
-    for start in range(0, len(metrics), _BATCH):
-        client.log_batch(run_id, metrics=metrics[start : start + _BATCH])
+    records.metric_list(
+        run_id,
+        [
+            Metric(key=f"epoch_{key}", value=float(value), timestamp=now, step=step)
+            for key, values in predictor.metadata.history.items()
+            for step, value in enumerate(values, start=1)
+            if finite(value)
+        ],
+    )
+    records.file(run_id, checkpoint)
+    records.json(run_id, predictor.metadata.to_dict(), f"{name}.json")
+    return run_id
 
 
-def _log_trial(row: dict[str, Any]) -> None:
-    with mlflow.start_run(run_name=str(row.get("trial")), nested=True):
-        mlflow.set_tag("ray_tune_status", str(row.get("status")))
-        mlflow.log_params(
-            {
-                k: v
-                for k, v in row.items()
-                if k not in ("trial", "status", "val_mae", "val_mape", "error", "epochs")
-                and v is not None
-            }
-        )
-        mlflow.log_metrics(
-            {k: float(row[k]) for k in ("val_mae", "val_mape", "epochs") if _finite(row.get(k))}
-        )
-        if row.get("error"):
-            mlflow.set_tag("error", str(row["error"])[:5000])
+def record_trials(records: RunRecords, trials: pd.DataFrame) -> None:
+    """Ray Tune trials: one run each, nested under its predictor's run, and the table."""
+    for dataset, rows in trials.groupby("dataset", sort=False):
+        parent = records.run_id(str(dataset), {"pipeline": "training"})
+        records.table(parent, rows, "tuning_trials.csv")
+        for row in rows.to_dict("records"):
+            run_id = records.run_id(
+                f"{dataset}/{row.get('trial')}",
+                {"ray_tune_status": str(row.get("status"))},
+                parent=parent,
+                run_name=str(row.get("trial")),
+            )
+            records.params(
+                run_id,
+                {
+                    k: v
+                    for k, v in row.items()
+                    if k
+                    not in ("dataset", "trial", "status", "val_mae", "val_mape", "error", "epochs")
+                    and not (isinstance(v, float) and math.isnan(v))
+                },
+            )
+            records.metrics(run_id, {k: row.get(k) for k in ("val_mae", "val_mape", "epochs")})
+            if row.get("error"):
+                records.client.set_tag(run_id, "error", str(row["error"])[:5000])
 
 
-def log_nas_run(results: pd.DataFrame, figure: Figure) -> str:
-    """Record a search: the objective as a tag (so a MACs-proxy result is never read as an
-    accuracy result), per-budget metrics, the results table and the Pareto plot."""
+def record_nas(records: RunRecords, results: pd.DataFrame) -> None:
+    """A search: the objective as a tag (so a MACs-proxy result is never read as an accuracy
+    result), per-budget metrics and the results table."""
     objective = str(results["objective"].iloc[0]) if len(results) else "n/a"
-    with mlflow.start_run(run_name="nas", nested=mlflow.active_run() is not None) as run:
-        mlflow.set_tags({"pipeline": "nas", "nas.objective": objective})
-        for row in results[results["status"] == "ok"].itertuples():
-            prefix = f"{row.hardware}_{row.budget_ms:g}ms"
-            values = {
+    run_id = records.run_id("nas", {"pipeline": "nas"})
+    records.client.set_tag(run_id, "nas.objective", objective)
+    for row in results[results["status"] == "ok"].itertuples():
+        prefix = f"{row.hardware}_{row.budget_ms:g}ms"
+        records.metrics(
+            run_id,
+            {
                 f"{prefix}_predicted_latency_ms": row.predicted_latency_ms,
                 f"{prefix}_predicted_accuracy": row.predicted_accuracy,
                 f"{prefix}_mmacs": row.macs / 1e6,
                 f"{prefix}_measured_latency_ms": getattr(row, "measured_latency_ms", float("nan")),
-            }
-            mlflow.log_metrics({k: float(v) for k, v in values.items() if _finite(v)})
-        _log_outputs({"nas_results": results}, {"nas_pareto": figure})
-        return run.info.run_id
+            },
+        )
+    records.table(run_id, results, "nas_results.csv")
 
 
-def log_finetuning_run(
-    curves: pd.DataFrame, figure: Figure, adapted: dict[str, LatencyPredictor]
-) -> str:
-    """Record the learning curves (one metric per method and sampler, stepped by K), the
-    table, the plot and the adapted predictors."""
-    with mlflow.start_run(run_name="finetuning", nested=mlflow.active_run() is not None) as run:
-        mlflow.set_tags({"pipeline": "finetuning"})
-        summary = curves.groupby(["method", "sampler", "k"])[["mape", "spearman"]].mean()
-        now = int(time.time() * 1000)
-        metrics = [
+def record_finetuning(records: RunRecords, curves: pd.DataFrame) -> None:
+    """The learning curves: one metric per method and sampler, stepped by K, and the table."""
+    run_id = records.run_id("finetuning", {"pipeline": "finetuning"})
+    summary = curves.groupby(["method", "sampler", "k"])[["mape", "spearman"]].mean()
+    now = int(time.time() * 1000)
+    records.metric_list(
+        run_id,
+        [
             Metric(key=f"{method}_{sampler}_{name}", value=float(value), timestamp=now, step=int(k))
             for (method, sampler, k), row in summary.iterrows()
             for name, value in row.items()
-            if _finite(value)
-        ]
-        client = mlflow.MlflowClient()
-        for start in range(0, len(metrics), _BATCH):
-            client.log_batch(run.info.run_id, metrics=metrics[start : start + _BATCH])
-        _log_outputs({"finetuning_curves": curves}, {"finetuning_curves": figure}, adapted)
-        return run.info.run_id
+            if finite(value)
+        ],
+    )
+    records.table(run_id, curves, "finetuning_curves.csv")
 
 
-def log_generalization_run(
-    results: pd.DataFrame, figure: Figure, predictors: dict[str, LatencyPredictor]
-) -> str:
-    """Record the leave-one-hardware-out table (one metric per held-out dataset and
-    descriptor), its plot and the generalized predictors."""
-    with mlflow.start_run(run_name="generalization", nested=mlflow.active_run() is not None) as run:
-        mlflow.set_tags({"pipeline": "generalization"})
-        everything = predictors.get("all_devices")
-        if everything is not None:
-            mlflow.log_params(
-                {
-                    "devices": ",".join(everything.devices),
-                    "encoder": everything.encoder_name,
-                    **{
-                        f"architecture.{k}": v
-                        for k, v in everything.metadata["architecture"].items()
-                    },
-                    "epochs": everything.metadata["training"]["epochs"],
-                }
-            )
-        metrics = {
+def record_generalization(records: RunRecords, results: pd.DataFrame) -> None:
+    """The leave-one-hardware-out table: one metric per held-out dataset and descriptor."""
+    run_id = records.run_id("generalization", {"pipeline": "generalization"})
+    records.metrics(
+        run_id,
+        {
             f"{row.held_out}.{row.descriptor.replace(':', '.')}.{name}": float(getattr(row, name))
             for row in results.itertuples()
             for name in ("spearman", "mape")
-            if _finite(float(getattr(row, name)))
-        }
-        mlflow.log_metrics(metrics)
-        stem = "generalization_leave_one_out"
-        _log_outputs({stem: results}, {stem: figure}, predictors)
-        return run.info.run_id
+        },
+    )
+    records.table(run_id, results, "generalization_leave_one_out.csv")
+
+
+def record_generalized_models(
+    records: RunRecords, predictors: Mapping[str, LatencyPredictor], checkpoints: Mapping[str, Path]
+) -> None:
+    """The generalized models' checkpoints, and the parameters of the one on every device."""
+    run_id = records.run_id("generalization", {"pipeline": "generalization"})
+    everything = predictors.get("all_devices")
+    if everything is not None:
+        records.params(
+            run_id,
+            {
+                "devices": ",".join(everything.devices),
+                "encoder": everything.encoder_name,
+                **{f"architecture.{k}": v for k, v in everything.metadata.architecture.items()},
+                **{f"config.{k}": v for k, v in everything.metadata.training["config"].items()},
+            },
+        )
+    for path in checkpoints.values():
+        records.file(run_id, path)
+
+
+def end_status(failed: bool) -> str:
+    return RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED)

@@ -106,7 +106,7 @@ def test_cache_keys_tell_resolutions_apart_and_ignore_inactive_blocks():
 def trained_predictor(shared_dir: Path) -> LatencyPredictor:
     """A predictor of ours, trained at the seed's resolutions 160..224."""
     table = load_latency_csv(shared_dir / "seed_data" / "latency" / "RTX_2080_Ti_GPU_ofa.csv")
-    return train_predictor(table.iloc[:400], config={"model": "linear"})
+    return train_predictor(table.iloc[:400], config={"depth": 0})
 
 
 def test_resolutions_stay_inside_the_predictors_trained_range(trained_predictor, caplog):

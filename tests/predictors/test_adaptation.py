@@ -53,18 +53,18 @@ def test_twenty_samples_beat_the_source_on_the_new_device(source, tables):
     few = tables["p40"].iloc[:20]
     adapted = adapt_predictor(source, few, seed=0)
     before, after = p40_error(source, tables), p40_error(adapted, tables)
-    info = adapted.metadata["adaptation"]
-    assert info["method"] in PER_DEVICE_METHODS and info["k"] == 20
-    assert set(info["cv_mape"]) == set(PER_DEVICE_METHODS)
-    assert info["cv_mape"][info["method"]] == min(info["cv_mape"].values())
-    assert adapted.hardware == "Tesla_P40_GPU" and info["source_hardware"] == "RTX_2080_Ti_GPU"
+    info = adapted.metadata.adaptation
+    assert info.method in PER_DEVICE_METHODS and info.k == 20
+    assert set(info.cv_mape) == set(PER_DEVICE_METHODS)
+    assert info.cv_mape[info.method] == min(info.cv_mape.values())
+    assert adapted.hardware == "Tesla_P40_GPU" and info.source_hardware == "RTX_2080_Ti_GPU"
     assert after["mape"] < before["mape"] / 3 and after["spearman"] > 0.98
 
 
 @pytest.mark.parametrize("method", PER_DEVICE_METHODS)
 def test_each_method_adapts_and_survives_save_and_load(source, tables, method, tmp_path: Path):
     adapted = adapt_predictor(source, tables["p40"].iloc[:30], method=method)
-    assert adapted.metadata["adaptation"]["method"] == method
+    assert adapted.metadata.adaptation.method == method
     assert p40_error(adapted, tables)["mape"] < p40_error(source, tables)["mape"]
     loaded = LatencyPredictor.load(adapted.save(tmp_path / "p40.pt"))
     archs = get_space("ofa").sample(50, seed=1)
@@ -82,8 +82,8 @@ def test_a_blend_with_an_unlike_device_is_saved_with_its_sources(
     )
     few = tables["p40"].iloc[:20]
     blended = adapt_predictor(source, few, method="calibrate_features", sources=[note10])
-    assert blended.metadata["adaptation"]["blended_sources"] == ["note10_lookuptable"]
-    weights = blended.metadata["calibration"]["source_weights"]
+    assert blended.metadata.adaptation.blended_sources == ("note10_lookuptable",)
+    weights = blended.metadata.calibration.source_weights
     assert len(weights) == 1 and weights[0] != 0
     assert p40_error(blended, tables)["mape"] < p40_error(source, tables)["mape"] / 3
     loaded = LatencyPredictor.load(blended.save(tmp_path / "blend.pt"))
@@ -98,7 +98,7 @@ def test_the_source_is_left_unchanged(source, tables):
     adapt_predictor(source, tables["p40"].iloc[:15], method="finetune")
     adapt_predictor(source, tables["p40"].iloc[:15], method="last_layer")
     np.testing.assert_array_equal(source.predict(archs), before)
-    assert "adaptation" not in source.metadata and "calibration" not in source.metadata
+    assert source.metadata.adaptation is None and source.metadata.calibration is None
 
 
 def test_a_pure_rescaling_is_recovered_exactly_by_calibration(source):
@@ -120,7 +120,7 @@ def test_bad_samples_are_named(source, tmp_path: Path):
     few = pd.DataFrame({"child_arch": archs, "latency": [5.0, 6.0, -1.0, 7.0, 8.0]})
     with pytest.raises(ValueError, match="line 4: field 'latency' has value -1.0"):
         adapt_predictor(source, few)
-    with pytest.raises(ValueError, match="adaptation method must be auto or one of"):
+    with pytest.raises(ValueError, match="parameter 'method' must be auto or one of"):
         adapt_predictor(source, few.assign(latency=5.0), method="magic")
 
 

@@ -17,9 +17,10 @@ from ofa_latency_kedro.predictors import (
     regression_metrics,
     train_predictor,
 )
-from ofa_latency_kedro.predictors.adaptation import applies, fit_embedding
+from ofa_latency_kedro.experiments import leave_one_hardware_out
+from ofa_latency_kedro.predictors.adaptation import applies
+from ofa_latency_kedro.predictors.embedding import fit_embedding
 from ofa_latency_kedro.predictors.generalization import (
-    leave_one_hardware_out,
     reference_subnets,
     registry_embedding,
     registry_vectors,
@@ -43,12 +44,12 @@ def table(shared_dir: Path) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def model(table) -> LatencyPredictor:
     train = table[(table["split"] == "train") & (table["hardware"] != "Tesla_P40_GPU")]
-    return train_generalized(train, descriptors=REGISTRY, epochs=20)
+    return train_generalized(train, descriptors=REGISTRY, config={"epochs": 20})
 
 
 def test_each_head_predicts_its_own_device(model, table):
     assert model.kind == "generalized"
-    assert model.devices == ["RTX_2080_Ti_GPU_ofa", "note10_lookuptable_ofa"]
+    assert model.devices == ("RTX_2080_Ti_GPU_ofa", "note10_lookuptable_ofa")
     for device in model.devices:
         head = model.for_device(device)
         test = table[(table["split"] == "test") & (table["hardware"] + "_ofa" == device)]
@@ -82,7 +83,7 @@ def test_save_and_load_keep_the_model_and_its_embedding(model, tmp_path: Path):
         )
     )
     assert loaded.kind == "generalized" and loaded.devices == model.devices
-    assert loaded.metadata["embedding"] == placed.metadata["embedding"]
+    assert loaded.metadata.embedding == placed.metadata.embedding
     np.testing.assert_allclose(loaded.predict_batch(batch), placed.predict_batch(batch))
 
 
@@ -92,14 +93,14 @@ def test_an_embedding_recovers_a_known_blend(model, table):
     columns = model.device_log_latency(batch)
     latency = np.exp(0.4 + columns @ np.array([0.8, 0.2]))
     embedding = fit_embedding(model, batch, latency)
-    weights = np.array(embedding["weights"])
+    weights = np.array(embedding.weights)
     # the devices' columns are nearly collinear, so the pull towards the average device
     # shows; the blend still leans the right way and reproduces the latencies
     assert 0.6 < weights[0] < 0.85 and weights.sum() == pytest.approx(1.0, abs=0.05)
-    fitted = np.exp(embedding["intercept"] + columns @ weights)
+    fitted = np.exp(embedding.intercept + columns @ weights)
     assert np.mean(np.abs(fitted / latency - 1)) < 0.01
     few = fit_embedding(model, batch[:3], latency[:3])
-    assert few["weights"] == [0.5, 0.5]  # too few samples for a blend: the average, shifted
+    assert few.weights == (0.5, 0.5)  # too few samples for a blend: the average, shifted
 
 
 def test_registry_vectors_never_read_a_missing_value_as_zero():
@@ -118,8 +119,8 @@ def test_registry_vectors_never_read_a_missing_value_as_zero():
 
 def test_a_registry_embedding_weighs_the_closest_device_most(model):
     gpu_like = registry_embedding(model, "Tesla_P40_GPU", REGISTRY["Tesla_P40_GPU"])
-    assert gpu_like["weights"][0] > gpu_like["weights"][1]  # RTX closer than the phone
-    assert gpu_like["intercept"] == pytest.approx(np.log(13.4 / 11.8), rel=0.3)
+    assert gpu_like.weights[0] > gpu_like.weights[1]  # RTX closer than the phone
+    assert gpu_like.intercept == pytest.approx(np.log(13.4 / 11.8), rel=0.3)
     with pytest.raises(PredictorError, match="no registry entry for 'jetson'"):
         registry_embedding(model, "jetson", None)
 
@@ -139,8 +140,8 @@ def test_a_generalized_predictor_adapts_by_its_embedding(model, table, tmp_path:
     p40 = table[table["hardware"] == "Tesla_P40_GPU"]
     few = p40[p40["split"] == "train"].iloc[:20]
     adapted = adapt_predictor(model, few)
-    info = adapted.metadata["adaptation"]
-    assert set(info["cv_mape"]) == {"calibrate", "calibrate_features", "embedding"}
+    info = adapted.metadata.adaptation
+    assert set(info.cv_mape) == {"calibrate", "calibrate_features", "embedding"}
     assert adapted.hardware == "Tesla_P40_GPU"
     test = p40[p40["split"] == "test"]
     batch = ArchBatch.from_frame(test)
@@ -152,9 +153,9 @@ def test_a_generalized_predictor_adapts_by_its_embedding(model, table, tmp_path:
 
 def test_leave_one_hardware_out_scores_each_device_zero_shot(table):
     two = table[table["hardware"] != "note10_lookuptable"]
-    results, models = leave_one_hardware_out(two, REGISTRY, reference_count=8, epochs=20)
+    results, models = leave_one_hardware_out(two, REGISTRY, reference_count=8, config={"epochs": 20})
     assert sorted(models) == ["without_RTX_2080_Ti_GPU", "without_Tesla_P40_GPU"]
-    assert models["without_Tesla_P40_GPU"].devices == ["RTX_2080_Ti_GPU_ofa"]
+    assert models["without_Tesla_P40_GPU"].devices == ("RTX_2080_Ti_GPU_ofa",)
     assert set(results["held_out"]) == {"RTX_2080_Ti_GPU_ofa", "Tesla_P40_GPU_ofa"}
     for _, rows in results.groupby("held_out"):
         assert list(rows["descriptor"])[:2] == ["reference", "registry"]
@@ -182,14 +183,14 @@ def test_an_embedding_blends_only_heads_of_its_own_space(table, shared_dir: Path
     ).iloc[:400]
     ofa = table[(table["hardware"] == "RTX_2080_Ti_GPU") & (table["split"] == "train")]
     mixed = pd.concat([ofa, fixed], ignore_index=True)
-    model = train_generalized(mixed, epochs=2)
-    assert model.devices == ["RTX_2080_Ti_GPU_ofa", "Tesla_P40_GPU_compofa"]
-    assert model.metadata["device_spaces"] == ["ofa", "compofa"]
-    assert model.metadata["embedding"]["weights"] == [1.0, 0.0]  # the space with most rows
+    model = train_generalized(mixed, config={"epochs": 2})
+    assert model.devices == ("RTX_2080_Ti_GPU_ofa", "Tesla_P40_GPU_compofa")
+    assert model.metadata.device_spaces == ("ofa", "compofa")
+    assert model.metadata.embedding.weights == (1.0, 0.0)  # the space with most rows
     p40 = table[table["hardware"] == "Tesla_P40_GPU"].iloc[:40]
     batch = ArchBatch.from_frame(p40)
     embedding = fit_embedding(model, batch, p40["latency"].to_numpy(), space="ofa")
-    assert embedding["weights"][1] == 0.0 and embedding["weights"][0] > 0
+    assert embedding.weights[1] == 0.0 and embedding.weights[0] > 0
     adapted = adapt_predictor(model, p40, method="embedding")
-    assert adapted.metadata["embedding"]["weights"][1] == 0.0
+    assert adapted.metadata.embedding.weights[1] == 0.0
     assert adapted.space == "ofa"

@@ -77,6 +77,7 @@ def test_save_and_load_round_trip(tmp_path: Path, small_predictor: LatencyPredic
     archs = get_space("ofa").sample(50, seed=2)
     assert np.array_equal(loaded.predict(archs), small_predictor.predict(archs))
     assert loaded.metadata == small_predictor.metadata
+    saved = loaded.metadata.to_dict()
     for key in (
         "encoder",
         "space",
@@ -87,7 +88,7 @@ def test_save_and_load_round_trip(tmp_path: Path, small_predictor: LatencyPredic
         "versions",
         "width_mult",
     ):
-        assert key in loaded.metadata
+        assert key in saved
     assert not list(tmp_path.glob(".*tmp"))
 
 

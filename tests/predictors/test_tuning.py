@@ -38,8 +38,10 @@ def data(shared_dir: Path):
 
 @pytest.mark.slow
 def test_the_best_trial_is_returned_with_its_trials(ray_local, data, tmp_path: Path):
-    settings = TuneSettings(num_samples=3, grace_period=2, storage_path=str(tmp_path))
-    outcome = tune_predictor(data, settings, search_space=SMALL)
+    settings = TuneSettings(
+        num_samples=3, grace_period=2, storage_path=str(tmp_path), search_space=SMALL
+    )
+    outcome = tune_predictor(data, settings)
     assert len(outcome.trials) == 3
     assert set(outcome.trials["status"]) <= {"completed", "stopped"}
     assert outcome.errors == []
@@ -47,7 +49,7 @@ def test_the_best_trial_is_returned_with_its_trials(ray_local, data, tmp_path: P
     best = completed.loc[completed["val_mae"].idxmin()]
     assert outcome.best_config["hidden"] == best["hidden"]
     assert outcome.predictor.metrics["val"]["mae"] == pytest.approx(best["val_mae"], rel=1e-4)
-    assert outcome.predictor.metadata["training"]["tuning"]["trials"] == 3
+    assert outcome.predictor.metadata.training["tuning"]["trials"] == 3
     assert any(tmp_path.iterdir())  # Ray Tune's storage went where it was told
 
 
@@ -55,23 +57,30 @@ def test_the_best_trial_is_returned_with_its_trials(ray_local, data, tmp_path: P
 def test_a_failed_trial_fails_the_search_with_its_error(ray_local, data, tmp_path: Path):
     failing = {**SMALL, "hidden": ("grid", (0, 32))}
     with pytest.raises(
-        TuningError, match=r"1 of 2 Ray Tune trials failed.*'hidden' must be at least 1"
+        TuningError, match=r"1 of 2 Ray Tune trials failed.*hidden' must be at least 1"
     ):
         tune_predictor(
-            data, TuneSettings(num_samples=1, storage_path=str(tmp_path)), search_space=failing
+            data,
+            TuneSettings(num_samples=1, storage_path=str(tmp_path), search_space=failing),
         )
     outcome = tune_predictor(
         data,
-        TuneSettings(num_samples=1, storage_path=str(tmp_path), on_trial_error="continue"),
-        search_space=failing,
+        TuneSettings(
+            num_samples=1,
+            storage_path=str(tmp_path),
+            on_trial_error="continue",
+            search_space=failing,
+        ),
     )
     assert outcome.trials["status"].tolist().count("error") == 1
-    assert "'hidden' must be at least 1" in outcome.errors[0]
+    assert "hidden' must be at least 1" in outcome.errors[0]
     assert outcome.best_config["hidden"] == 32
 
 
 def test_bad_settings_are_named():
-    with pytest.raises(ValueError, match="on_trial_error must be one of raise, continue"):
+    with pytest.raises(ValueError, match="'on_trial_error' must be one of raise, continue"):
         TuneSettings(on_trial_error="ignore")
-    with pytest.raises(ValueError, match="unknown tuning field"):
+    with pytest.raises(ValueError, match="unknown parameter 'training.tune.trials'"):
         TuneSettings.from_dict({"trials": 3})
+    with pytest.raises(ValueError, match="'training.tune.search_space.width' is not a training"):
+        TuneSettings.from_dict({"search_space": {"width": ["choice", [1, 2]]}})

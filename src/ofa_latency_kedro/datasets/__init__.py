@@ -7,7 +7,7 @@ from ofa_latency_kedro.datasets.accuracy_predictor import (
 from ofa_latency_kedro.datasets.atomic_files import AtomicCSVDataset, AtomicParquetDataset
 from ofa_latency_kedro.datasets.json_dataset import AtomicJSONDataset
 from ofa_latency_kedro.datasets.latency_folder import LatencyFile, LatencyFolderDataset
-from ofa_latency_kedro.datasets.predictor_folder import PredictorFolderDataset
+from ofa_latency_kedro.datasets.predictor_folder import PredictorFolder, PredictorFolderDataset
 
 __all__ = [
     "AccuracyPredictorDataset",
@@ -17,5 +17,6 @@ __all__ = [
     "AtomicParquetDataset",
     "LatencyFile",
     "LatencyFolderDataset",
+    "PredictorFolder",
     "PredictorFolderDataset",
 ]

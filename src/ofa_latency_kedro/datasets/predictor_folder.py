@@ -1,8 +1,9 @@
-"""A folder of predictor checkpoints (``data/06_models/predictors/<hardware>_<space>.pt``)."""
+"""A folder of predictor checkpoints (one ``<name>.pt`` per predictor, e.g. the training
+pipeline's ``<hardware>_<space>.pt``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -12,28 +13,53 @@ from kedro.io import AbstractDataset, DatasetError
 from ofa_latency_kedro.predictors import LatencyPredictor
 
 
-class PredictorFolderDataset(
-    AbstractDataset[dict[str, Callable[[], LatencyPredictor]], Mapping[str, LatencyPredictor]]
-):
+class PredictorFolder(Mapping[str, Callable[[], LatencyPredictor]]):
+    """The checkpoints of a folder by name, each a function that loads it (so a node loads
+    only the predictors it uses); ``path`` is the folder, for messages."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        files = sorted(path.glob("*.pt")) if path.is_dir() else []
+        self._loaders = {file.stem: partial(LatencyPredictor.load, file) for file in files}
+
+    def __getitem__(self, name: str) -> Callable[[], LatencyPredictor]:
+        return self._loaders[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
+
+    def describe(self) -> str:
+        """``<path> holds a, b`` (or nothing)."""
+        return f"{self.path} holds {', '.join(self) or 'nothing'}"
+
+
+class PredictorFolderDataset(AbstractDataset[PredictorFolder, Mapping[str, LatencyPredictor]]):
     """Saving writes one checkpoint per name (atomically, keeping other names' files);
-    loading gives ``{name: load function}``."""
+    loading gives a `PredictorFolder` of load functions."""
 
     def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
         self._path = Path(path)
         self.metadata = metadata
 
-    def load(self) -> dict[str, Callable[[], LatencyPredictor]]:
-        if not self._path.is_dir():
-            return {}
-        return {p.stem: partial(LatencyPredictor.load, p) for p in sorted(self._path.glob("*.pt"))}
+    def filepath(self, name: str) -> Path:
+        """Where the checkpoint of ``name`` is saved."""
+        if not name or "/" in name:
+            raise DatasetError(f"{self._path}: {name!r} is not a predictor name")
+        return self._path / f"{name}.pt"
+
+    def load(self) -> PredictorFolder:
+        return PredictorFolder(self._path)
 
     def save(self, data: Mapping[str, LatencyPredictor]) -> None:
         for name, predictor in data.items():
-            if not isinstance(predictor, LatencyPredictor) or "/" in name:
+            if not isinstance(predictor, LatencyPredictor):
                 raise DatasetError(
                     f"{self._path}: cannot save {type(predictor).__name__} as {name!r}"
                 )
-            predictor.save(self._path / f"{name}.pt")
+            predictor.save(self.filepath(name))
 
     def _exists(self) -> bool:
         return self._path.is_dir() and any(self._path.glob("*.pt"))

@@ -19,8 +19,10 @@ SPLIT_NAMES = ("train", "val", "test")
 
 
 def _cuts(n: int, fractions: tuple[float, float, float]) -> tuple[int, int]:
+    """Ends of the train and validation parts (floors, as the seed computed them; with no
+    test fraction, validation takes the rest)."""
     train = math.floor(fractions[0] * n)
-    val = math.floor(fractions[1] * n)
+    val = n - train if fractions[2] == 0 else math.floor(fractions[1] * n)
     return train, train + val
 
 

@@ -80,7 +80,7 @@ def macs_millions(batch: ArchBatch) -> np.ndarray:
 
 def auto_budgets(predictor: LatencyPredictor) -> list[float]:
     """Budgets at the 25th, 50th and 75th percentile of the predictor's training latencies."""
-    spread = predictor.metadata.get("latency_ms") or {}
+    spread = predictor.metadata.latency_ms or {}
     if not all(k in spread for k in ("p25", "median", "p75")):
         raise ValueError(
             f"{predictor!r} does not record its training latencies, so nas.constraints_ms: auto "
@@ -91,7 +91,7 @@ def auto_budgets(predictor: LatencyPredictor) -> list[float]:
 
 def _search_space(predictor: LatencyPredictor, space: str | None, resolutions: str | Sequence[int]):
     name = space or predictor.space or "ofa"
-    width = predictor.metadata.get("width_mult") or 1.0
+    width = predictor.width_mult or 1.0
     searched = get_space(name, resolutions=resolutions, width_mult=width)
     trained = predictor.resolutions
     if trained is not None:

@@ -1,9 +1,15 @@
-"""Regression metrics of latency predictions, all in one place."""
+"""Regression metrics of latency predictions, all in one place (scikit-learn's errors,
+SciPy's rank correlations)."""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats
+from sklearn.metrics import (
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    root_mean_squared_error,
+)
 
 METRIC_NAMES = ("mae", "rmse", "mape", "within_5", "within_10", "spearman", "kendall")
 
@@ -17,13 +23,12 @@ def regression_metrics(true_ms: np.ndarray, predicted_ms: np.ndarray) -> dict[st
         raise ValueError(f"metrics need two equal 1-d arrays, got {y.shape} and {p.shape}")
     if len(y) == 0:
         return {name: float("nan") for name in METRIC_NAMES} | {"n": 0}
-    error = p - y
-    relative = np.abs(error) / y
+    relative = np.abs(p - y) / y
     ranked = len(y) > 1 and np.ptp(y) > 0 and np.ptp(p) > 0
     return {
-        "mae": float(np.mean(np.abs(error))),
-        "rmse": float(np.sqrt(np.mean(error**2))),
-        "mape": float(np.mean(relative) * 100),
+        "mae": float(mean_absolute_error(y, p)),
+        "rmse": float(root_mean_squared_error(y, p)),
+        "mape": float(mean_absolute_percentage_error(y, p) * 100),
         "within_5": float(np.mean(relative <= 0.05) * 100),
         "within_10": float(np.mean(relative <= 0.10) * 100),
         "spearman": float(stats.spearmanr(y, p).statistic) if ranked else float("nan"),

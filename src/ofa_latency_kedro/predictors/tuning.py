@@ -12,19 +12,22 @@ import logging
 import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from ofa_latency_kedro.errors import OfaLatencyError, ParameterError
 from ofa_latency_kedro.measurement.measurers import check_ray_reachable
 from ofa_latency_kedro.measurement.protocol import available_cpus
+from ofa_latency_kedro.predictors.config import TrainingConfig
+from ofa_latency_kedro.predictors.data import PreparedData
 from ofa_latency_kedro.predictors.predictor import LatencyPredictor
-from ofa_latency_kedro.predictors.training import PreparedData, TrainingConfig, fit_prepared
+from ofa_latency_kedro.predictors.training import fit_prepared
 from ofa_latency_kedro.settings_dict import from_settings
 
 logger = logging.getLogger(__name__)
@@ -41,37 +44,63 @@ DEFAULT_SEARCH_SPACE: dict[str, tuple[str, Any]] = {
     "batch_size": ("choice", (64, 128, 256, 512)),
     "epochs": ("choice", (100, 200, 300)),
 }
-ON_TRIAL_ERROR = ("raise", "continue")
+DISTRIBUTIONS = ("loguniform", "choice", "grid")
 
 
-class TuningError(RuntimeError):
+class TuningError(OfaLatencyError, RuntimeError):
     """The search could not run, or a trial failed (its error is in the message)."""
 
 
 @dataclass(frozen=True)
 class TuneSettings:
+    """A Ray Tune search of the default predictor's hyper-parameters (``training.tune``):
+    ``num_samples`` trials drawn from ``search_space`` (a `TrainingConfig` field name:
+    [distribution, arguments]), stopped early by ASHA after ``grace_period`` epochs, within
+    ``time_budget_s``; trial checkpoints under ``storage_path`` (None: a temporary folder).
+    ``enabled`` says whether the training pipeline tunes at all."""
+
+    enabled: bool = False
     num_samples: int = 16
     time_budget_s: float | None = 600.0
     grace_period: int = 10
     reduction_factor: int = 3
     cpus_per_trial: int = 1
-    address: str | None = None
     storage_path: str | None = None
-    on_trial_error: str = "raise"
+    on_trial_error: Literal["raise", "continue"] = "raise"
     seed: int = 0
+    search_space: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_SEARCH_SPACE))
 
     def __post_init__(self) -> None:
-        if self.on_trial_error not in ON_TRIAL_ERROR:
-            raise ValueError(
-                f"on_trial_error must be one of {', '.join(ON_TRIAL_ERROR)}, got {self.on_trial_error!r}"
+        if self.on_trial_error not in ("raise", "continue"):
+            raise ParameterError(
+                "on_trial_error", f"must be one of raise, continue, got {self.on_trial_error!r}"
             )
-        if self.num_samples < 1 or self.cpus_per_trial < 1:
-            raise ValueError("num_samples and cpus_per_trial must be at least 1")
+        for name in ("num_samples", "cpus_per_trial", "grace_period", "reduction_factor"):
+            if getattr(self, name) < 1:
+                raise ParameterError(name, f"must be at least 1, got {getattr(self, name)!r}")
+        known = {f for f in TrainingConfig.__dataclass_fields__}
+        for name, entry in self.search_space.items():
+            if name not in known:
+                raise ParameterError(
+                    f"search_space.{name}",
+                    f"is not a training setting (known: {', '.join(sorted(known))})",
+                )
+            if (
+                not isinstance(entry, (list, tuple))
+                or len(entry) != 2
+                or entry[0] not in DISTRIBUTIONS
+            ):
+                raise ParameterError(
+                    f"search_space.{name}",
+                    f"must be [distribution, arguments] with a distribution of "
+                    f"{', '.join(DISTRIBUTIONS)}, got {entry!r}",
+                )
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any] | None) -> TuneSettings:
-        values = {k: v for k, v in (values or {}).items() if k not in ("enabled", "search_space")}
-        return from_settings(cls, values, "tuning")
+    def from_dict(
+        cls, values: Mapping[str, Any] | TuneSettings | None, what: str = "training.tune"
+    ) -> TuneSettings:
+        return from_settings(cls, values, what)
 
 
 @dataclass
@@ -83,29 +112,24 @@ class TuneOutcome:
     seconds: float
 
 
-def _param_space(search_space: dict[str, tuple[str, Any]]) -> dict[str, Any]:
+def _param_space(search_space: Mapping[str, Any]) -> dict[str, Any]:
     from ray import tune  # noqa: PLC0415
 
-    space = {}
-    for name, (kind, arguments) in search_space.items():
-        if kind == "loguniform":
-            space[name] = tune.loguniform(*arguments)
-        elif kind == "choice":
-            space[name] = tune.choice(list(arguments))
-        elif kind == "grid":
-            space[name] = tune.grid_search(list(arguments))
-        else:
-            raise ValueError(
-                f"search space entry {name!r}: unknown distribution {kind!r} (loguniform, choice or grid)"
-            )
-    return space
+    distributions = {
+        "loguniform": lambda arguments: tune.loguniform(*arguments),
+        "choice": lambda arguments: tune.choice(list(arguments)),
+        "grid": lambda arguments: tune.grid_search(list(arguments)),
+    }
+    return {
+        name: distributions[kind](arguments) for name, (kind, arguments) in search_space.items()
+    }
 
 
-def tune_trial(config: dict[str, Any], data: PreparedData, base: dict[str, Any]) -> None:
+def tune_trial(config: dict[str, Any], data: PreparedData, base: Mapping[str, Any]) -> None:
     """Ray Tune trial body: train, report every epoch, checkpoint the best state at the end."""
     from ray import tune  # noqa: PLC0415
 
-    settings = TrainingConfig.from_dict({**base, **config})
+    settings = TrainingConfig.from_dict({**base, **config}, "trial")
     predictor = fit_prepared(data, settings, on_epoch=tune.report)
     final = predictor.metrics["val"]
     with tempfile.TemporaryDirectory() as folder:
@@ -160,23 +184,25 @@ def _connect(address: str | None) -> bool:
 
 def tune_predictor(
     data: PreparedData,
-    settings: TuneSettings,
-    base_config: TrainingConfig | None = None,
-    search_space: dict[str, tuple[str, Any]] | None = None,
+    settings: TuneSettings | Mapping[str, Any] | None = None,
+    base_config: TrainingConfig | Mapping[str, Any] | None = None,
+    *,
+    address: str | None = None,
     experiment: str = "latency_predictor",
 ) -> TuneOutcome:
-    """Search hyper-parameters with Ray Tune + ASHA and return the best trial's predictor."""
+    """Search hyper-parameters with Ray Tune + ASHA (on the Ray cluster at ``address``, or a
+    local one) and return the best trial's predictor."""
     from ray import tune  # noqa: PLC0415
     from ray.tune.schedulers import ASHAScheduler  # noqa: PLC0415
     from ray.tune.search import BasicVariantGenerator  # noqa: PLC0415
 
-    base = asdict(base_config or TrainingConfig())
-    base["threads"] = settings.cpus_per_trial
-    space = dict(search_space or DEFAULT_SEARCH_SPACE)
+    settings = TuneSettings.from_dict(settings)
+    base = {**TrainingConfig.from_dict(base_config).to_dict(), "threads": settings.cpus_per_trial}
+    space = dict(settings.search_space)
     max_epochs = max(space["epochs"][1]) if "epochs" in space else base["epochs"]
     storage = Path(settings.storage_path or tempfile.mkdtemp(prefix="ray_tune_")).resolve()
     started = time.perf_counter()
-    with ray_session(settings.address):
+    with ray_session(address):
         tuner = tune.Tuner(
             tune.with_resources(
                 tune.with_parameters(tune_trial, data=data, base=base),
@@ -213,7 +239,7 @@ def trial_error_message(error: BaseException) -> str:
 
 
 def _collect(
-    grid: Any, settings: TuneSettings, space: dict[str, Any], seconds: float
+    grid: Any, settings: TuneSettings, space: Mapping[str, Any], seconds: float
 ) -> TuneOutcome:
     rows, errors, finished = [], [], []
     for result in grid:
@@ -262,13 +288,18 @@ def _collect(
     with best.checkpoint.as_directory() as folder:
         predictor = LatencyPredictor.load(Path(folder) / "predictor.pt")
     best_config = {name: best.config.get(name) for name in space}
-    predictor.metadata["training"]["tuning"] = {
-        "trials": len(rows),
-        "completed": len(finished),
-        "failed": len(errors),
-        "seconds": round(seconds, 1),
-        "best_config": best_config,
-    }
+    predictor = predictor.replace(
+        training={
+            **predictor.metadata.training,
+            "tuning": {
+                "trials": len(rows),
+                "completed": len(finished),
+                "failed": len(errors),
+                "seconds": round(seconds, 1),
+                "best_config": best_config,
+            },
+        }
+    )
     logger.info(
         "Ray Tune: %d trials (%d completed, %d stopped early by ASHA, %d failed) in %.0f s; best "
         "validation MAE %.4f ms with %s",

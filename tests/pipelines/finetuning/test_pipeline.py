@@ -8,7 +8,6 @@ import mlflow
 import pandas as pd
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
-from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
 from ofa_latency_kedro.datasets import PredictorFolderDataset
@@ -16,6 +15,7 @@ from ofa_latency_kedro.encoding import load_latency_csv, split_table
 from ofa_latency_kedro.pipelines.finetuning import create_pipeline
 from ofa_latency_kedro.predictors import train_predictor
 from ofa_latency_kedro.predictors.generalization import train_generalized
+from tests.pipelines.runner import run_pipeline
 
 FINETUNING = {
     "target": "Tesla_P40_GPU_ofa",
@@ -65,8 +65,7 @@ def run(
             "adapted_predictors": PredictorFolderDataset(str(out)),
         }
     )
-    SequentialRunner().run(create_pipeline(), catalog)
-    return catalog
+    return run_pipeline(create_pipeline(), catalog)
 
 
 def test_learning_curves_and_the_adapted_predictor(model_input, predictors, tmp_path: Path):
@@ -82,20 +81,29 @@ def test_learning_curves_and_the_adapted_predictor(model_input, predictors, tmp_
     adapted = {name: load() for name, load in PredictorFolderDataset(str(tmp_path)).load().items()}
     assert list(adapted) == ["Tesla_P40_GPU_ofa_from_RTX_2080_Ti_GPU_k10"]
     predictor = adapted["Tesla_P40_GPU_ofa_from_RTX_2080_Ti_GPU_k10"]
-    assert predictor.hardware == "Tesla_P40_GPU" and predictor.metadata["adaptation"]["k"] == 10
+    assert predictor.hardware == "Tesla_P40_GPU" and predictor.metadata.adaptation.k == 10
     runs = mlflow.search_runs(
         filter_string="tags.pipeline = 'finetuning'", search_all_experiments=True
     )
     assert len(runs) >= 1 and "metrics.calibrate_random_mape" in runs.columns
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(runs["run_id"].iloc[0])}
+    assert {
+        "finetuning_curves.csv",
+        "finetuning_curves.png",
+        "Tesla_P40_GPU_ofa_from_RTX_2080_Ti_GPU_k10.pt",
+    } <= artifacts
 
 
 def test_a_source_of_the_target_device_is_refused(model_input, predictors, tmp_path: Path):
     with pytest.raises(ValueError, match="trained on the target device itself"):
         run(model_input, predictors, {**FINETUNING, "sources": ["Tesla_P40_GPU_ofa"]}, tmp_path)
     with pytest.raises(
-        ValueError, match="finetuning.target 'jetson_ofa' is not in the model input"
+        ValueError,
+        match="parameter 'finetuning.target' names jetson_ofa, which the model input does not",
     ):
         run(model_input, predictors, {**FINETUNING, "target": "jetson_ofa"}, tmp_path)
+    with pytest.raises(ValueError, match=r"parameter 'finetuning.ks' must be at least 3 .*got 0"):
+        run(model_input, predictors, {**FINETUNING, "ks": [0]}, tmp_path)
 
 
 def test_the_generalized_predictor_without_the_target_is_compared(
@@ -106,7 +114,7 @@ def test_the_generalized_predictor_without_the_target_is_compared(
         (model_input["hardware"] == "RTX_2080_Ti_GPU") & (model_input["split"] == "train")
     ]
     PredictorFolderDataset(str(generalized)).save(
-        {"without_Tesla_P40_GPU": train_generalized(rtx, epochs=3)}
+        {"without_Tesla_P40_GPU": train_generalized(rtx, config={"epochs": 3})}
     )
     settings = {**FINETUNING, "ks": [20], "methods": ["calibrate", "last_layer", "embedding"]}
     catalog = run(model_input, predictors, settings, tmp_path / "adapted", generalized)

@@ -8,13 +8,13 @@ import mlflow
 import pandas as pd
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
-from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
 from ofa_latency_kedro.datasets import PredictorFolderDataset
 from ofa_latency_kedro.pipelines.generalization import create_pipeline
 from ofa_latency_kedro.search_space import Arch
 from tests.conftest import seed_ofa_devices
+from tests.pipelines.runner import run_pipeline
 
 GENERALIZATION = {
     "datasets": "all",
@@ -46,8 +46,7 @@ def run(model_input: pd.DataFrame, generalization: dict, out: Path) -> DataCatal
             "reference_subnets": MemoryDataset(),
         }
     )
-    SequentialRunner().run(create_pipeline(), catalog)
-    return catalog
+    return run_pipeline(create_pipeline(), catalog)
 
 
 def test_leave_one_out_table_models_and_reference_set(model_input, tmp_path: Path):
@@ -78,5 +77,7 @@ def test_leave_one_out_table_models_and_reference_set(model_input, tmp_path: Pat
 
 
 def test_unknown_datasets_are_named(model_input, tmp_path: Path):
-    with pytest.raises(ValueError, match=r"generalization.datasets names \['jetson_ofa'\]"):
+    with pytest.raises(
+        ValueError, match="parameter 'generalization.datasets' names jetson_ofa, which the model"
+    ):
         run(model_input, {**GENERALIZATION, "datasets": ["jetson_ofa"]}, tmp_path)

@@ -8,12 +8,12 @@ import mlflow
 import pandas as pd
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
-from kedro.runner import SequentialRunner
 
 from ofa_latency_kedro.datasets import PredictorFolderDataset
 from ofa_latency_kedro.encoding import load_latency_csv, split_table
 from ofa_latency_kedro.pipelines.training import create_pipeline
 from tests.conftest import free_port
+from tests.pipelines.runner import run_pipeline
 
 TRAINING = {
     "datasets": "all",
@@ -50,8 +50,7 @@ def run(
             "tuning_trials": MemoryDataset(),
         }
     )
-    SequentialRunner().run(create_pipeline(), catalog)
-    return catalog
+    return run_pipeline(create_pipeline(), catalog)
 
 
 def test_one_predictor_per_dataset_with_metrics_plots_and_runs(model_input, tmp_path: Path):
@@ -68,11 +67,22 @@ def test_one_predictor_per_dataset_with_metrics_plots_and_runs(model_input, tmp_
     assert set(catalog.load("predictor_plots")) == {
         f"{name}_{kind}.png" for name in loaded for kind in ("parity", "loss")
     }
-    run_ids = metrics["mlflow_run_id"].tolist()
     runs = mlflow.search_runs(
         search_all_experiments=True, filter_string="tags.pipeline = 'training'"
+    ).set_index("tags.mlflow.runName")
+    assert set(loaded) <= set(runs.index)
+    run_id = runs.loc["Tesla_P40_GPU_ofa", "run_id"]
+    client = mlflow.MlflowClient()
+    assert client.get_run(run_id).info.status == "FINISHED"
+    assert runs.loc["Tesla_P40_GPU_ofa", "params.config.hidden"] == "32"
+    assert runs.loc["Tesla_P40_GPU_ofa", "metrics.test_mae"] == pytest.approx(
+        loaded["Tesla_P40_GPU_ofa"].metrics["test"]["mae"]
     )
-    assert set(run_ids) <= set(runs["run_id"])
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"Tesla_P40_GPU_ofa.pt", "Tesla_P40_GPU_ofa.json", "parity.png", "loss.png"} <= artifacts
+    saved = (tmp_path / "Tesla_P40_GPU_ofa.pt").read_bytes()
+    logged = Path(client.download_artifacts(run_id, "Tesla_P40_GPU_ofa.pt", str(tmp_path / "dl")))
+    assert logged.read_bytes() == saved  # the catalog's file, not a second save
 
 
 def test_datasets_can_be_chosen_and_small_ones_skipped(model_input, tmp_path: Path):
@@ -99,7 +109,7 @@ def failing_tune(storage: Path, **changes) -> dict:
 def test_a_failing_trial_fails_the_node_with_its_error_or_is_reported(model_input, tmp_path: Path):
     p40 = model_input[model_input["hardware"] == "Tesla_P40_GPU"].head(600)
     with pytest.raises(
-        Exception, match=r"1 of 2 Ray Tune trials failed.*'hidden' must be at least 1"
+        Exception, match=r"1 of 2 Ray Tune trials failed.*hidden' must be at least 1"
     ):
         run(p40, {**TRAINING, "tune": failing_tune(tmp_path / "ray")}, tmp_path / "a")
     assert not (tmp_path / "a").exists()  # nothing half-made was saved

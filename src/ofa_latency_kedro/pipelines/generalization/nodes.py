@@ -1,5 +1,5 @@
-"""Generalization nodes: one predictor across devices, scored leave-one-hardware-out and
-recorded in MLflow."""
+"""Generalization nodes: one predictor across devices, scored leave-one-hardware-out. (Its
+MLflow records are written by `ofa_latency_kedro.hooks`.)"""
 
 from __future__ import annotations
 
@@ -9,32 +9,16 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ofa_latency_kedro.experiments import leave_one_hardware_out
+from ofa_latency_kedro.pipelines.common import select_datasets
+from ofa_latency_kedro.pipelines.generalization.settings import GeneralizationSettings
 from ofa_latency_kedro.predictors import LatencyPredictor
-from ofa_latency_kedro.predictors.generalization import (
-    leave_one_hardware_out,
-    reference_subnets,
-    train_generalized,
-)
+from ofa_latency_kedro.predictors.generalization import reference_subnets, train_generalized
 from ofa_latency_kedro.predictors.plots import leave_one_out_plot
 from ofa_latency_kedro.search_space import ArchBatch
 from ofa_latency_kedro.search_space.table import dataset_names
-from ofa_latency_kedro.tracking import log_generalization_run
 
 logger = logging.getLogger(__name__)
-
-
-def _selected(model_input: pd.DataFrame, wanted: Any) -> pd.DataFrame:
-    if wanted in (None, "all"):
-        return model_input
-    wanted = [wanted] if isinstance(wanted, str) else list(wanted)
-    names = dataset_names(model_input)
-    missing = sorted(set(wanted) - set(names))
-    if missing:
-        raise ValueError(
-            f"generalization.datasets names {missing}; the model input holds "
-            f"{', '.join(sorted(names.unique()))}"
-        )
-    return model_input[names.isin(wanted)]
 
 
 def _reference_table(rows: pd.DataFrame, count: int, space: str) -> pd.DataFrame:
@@ -55,32 +39,33 @@ def generalize(
 ) -> tuple[pd.DataFrame, Figure, dict[str, LatencyPredictor], pd.DataFrame]:
     """Leave-one-hardware-out scores of the generalized predictor, the models (one without
     each device, one on every device) and the reference subnets a new device measures."""
-    table = _selected(model_input, generalization.get("datasets", "all"))
+    settings = GeneralizationSettings.from_dict(generalization)
+    names = dataset_names(model_input)
+    chosen = select_datasets(
+        names.unique(), settings.datasets, "generalization.datasets", "the model input"
+    )
+    table = model_input[names.isin(chosen)]
     descriptors = encoding_report.get("hardware") or {}
-    held_out = generalization.get("held_out", "all")
-    training = dict(generalization.get("model") or {})
-    count = int(generalization.get("reference_count", 10))
     results, models = leave_one_hardware_out(
         table,
         descriptors,
-        reference_count=count,
-        held_out=None if held_out in (None, "all") else list(held_out),
-        **training,
+        reference_count=settings.reference_count,
+        held_out=None if settings.held_out == "all" else list(settings.held_out),
+        config=settings.model,
     )
     models["all_devices"] = train_generalized(
-        table[table["split"] == "train"], descriptors=descriptors, **training
+        table[table["split"] == "train"], descriptors=descriptors, config=settings.model
     )
     references = pd.concat(
-        [_reference_table(rows, count, str(space)) for space, rows in table.groupby("space")],
+        [
+            _reference_table(rows, settings.reference_count, str(space))
+            for space, rows in table.groupby("space")
+        ],
         ignore_index=True,
     )
     figure = leave_one_out_plot(results)
-    log_generalization_run(results, figure, models)
     logger.info(
-        "Leave-one-hardware-out (zero-shot, test rows) -> "
-        "data/08_reporting/generalization_leave_one_out.{csv,png}; models %s in "
-        "data/06_models/generalized/; reference subnets to measure on a new device in "
-        "data/08_reporting/reference_subnets.csv\n%s",
+        "Leave-one-hardware-out (zero-shot, test rows); models %s\n%s",
         ", ".join(sorted(models)),
         results[["held_out", "descriptor", "mape", "spearman", "kendall"]].to_string(index=False),
     )

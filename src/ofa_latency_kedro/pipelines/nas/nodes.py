@@ -22,7 +22,6 @@ from ofa_latency_kedro.nas.plots import pareto_plot
 from ofa_latency_kedro.nas.verify import unverified, verification_summary
 from ofa_latency_kedro.predictors import LatencyPredictor
 from ofa_latency_kedro.search_space import Arch, net_config
-from ofa_latency_kedro.tracking import log_nas_run
 
 logger = logging.getLogger(__name__)
 
@@ -162,11 +161,9 @@ def export_subnets(
         arch = Arch.parse(row.arch, width_mult=row.width_mult)
         configs[f"{row.hardware}_{row.space}_{row.budget_ms:g}ms"] = net_config(arch)
     figure = pareto_plot(results, populations)
-    log_nas_run(results, figure)
     objective = results["objective"].iloc[0] if len(results) else "n/a"
     logger.info(
-        "NAS results (objective: %s) -> data/07_model_output/nas_results.csv, %d net_config files "
-        "in data/07_model_output/net_configs/, Pareto plot data/08_reporting/nas_pareto.png\n%s",
+        "NAS results (objective: %s), %d net_config files:\n%s",
         objective,
         len(configs),
         results[

@@ -1,58 +1,49 @@
 """Training nodes: one predictor per (hardware, space) dataset, tuned by Ray Tune when
-asked, every one recorded in MLflow."""
+asked. (The MLflow records of what they make are written by `ofa_latency_kedro.hooks`.)"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from contextlib import nullcontext
-from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ofa_latency_kedro.predictors import (
-    LatencyPredictor,
-    TrainingConfig,
-    fit_prepared,
-    prepare_data,
-)
+from ofa_latency_kedro.encoding.loading import LatencyDataError
+from ofa_latency_kedro.pipelines.common import RaySettings, select_datasets
+from ofa_latency_kedro.pipelines.training.settings import TrainingSettings
+from ofa_latency_kedro.predictors import LatencyPredictor, fit_prepared, prepare_data
 from ofa_latency_kedro.predictors.metrics import METRIC_NAMES
 from ofa_latency_kedro.predictors.plots import loss_curves, parity_plot
-from ofa_latency_kedro.predictors.tuning import TuneSettings, ray_session, tune_predictor
+from ofa_latency_kedro.predictors.tuning import ray_session, tune_predictor
 from ofa_latency_kedro.progress import progress_bar
-from ofa_latency_kedro.tracking import log_predictor_run
+from ofa_latency_kedro.search_space.table import dataset_names
 
 logger = logging.getLogger(__name__)
 
 
-def _datasets(
-    table: pd.DataFrame, wanted: str | list[str], min_rows: int
-) -> dict[str, pd.DataFrame]:
-    groups = {
-        f"{hardware}_{space}": rows
-        for (hardware, space), rows in table.groupby(
-            ["hardware", "space"], sort=False, dropna=False
-        )
-    }
-    if wanted not in (None, "all"):
-        missing = sorted(set(wanted) - set(groups))
-        if missing:
-            raise ValueError(
-                f"training.datasets names {', '.join(missing)}; the model input has {', '.join(groups)}"
+def _datasets(model_input: pd.DataFrame, settings: TrainingSettings) -> dict[str, pd.DataFrame]:
+    groups = dict(tuple(model_input.groupby(dataset_names(model_input), sort=False)))
+    names = select_datasets(groups, settings.datasets, "training.datasets", "the model input")
+    chosen = {}
+    for name in names:
+        if len(groups[name]) < settings.min_rows:
+            logger.warning(
+                "Skipping dataset %s: %d subnets, fewer than training.min_rows=%d",
+                name,
+                len(groups[name]),
+                settings.min_rows,
             )
-        groups = {name: groups[name] for name in wanted}
-    small = [name for name, rows in groups.items() if len(rows) < min_rows]
-    for name in small:
-        logger.warning(
-            "Skipping dataset %s: %d subnets, fewer than training.min_rows=%d",
-            name,
-            len(groups[name]),
-            min_rows,
+        else:
+            chosen[name] = groups[name]
+    if not chosen:
+        raise LatencyDataError(
+            "no dataset has enough subnets to train a predictor (training.min_rows)"
         )
-    return {name: rows for name, rows in groups.items() if name not in small}
+    return chosen
 
 
 def _show_epoch(bar: Any) -> Callable[[dict[str, float]], None]:
@@ -70,63 +61,45 @@ def train_predictors(
 ) -> tuple[dict[str, LatencyPredictor], pd.DataFrame, dict[str, Figure], pd.DataFrame]:
     """Train (or tune) one predictor per dataset; returns predictors, a metrics table, plots
     and the Ray Tune trials."""
-    config = TrainingConfig.from_dict(training.get("config"))
-    tune = dict(training.get("tune") or {})
-    tuning = bool(tune.get("enabled", False))
-    datasets = _datasets(
-        model_input, training.get("datasets", "all"), int(training.get("min_rows", 30))
-    )
-    if not datasets:
-        raise ValueError("no dataset has enough subnets to train a predictor (training.min_rows)")
+    settings = TrainingSettings.from_dict(training)
+    address = RaySettings.from_dict(ray).address
+    tuning = settings.tune.enabled
     predictors, rows, figures, trials = {}, [], {}, []
-    settings = None
-    if tuning:
-        storage = Path(tune.pop("storage_path", None) or "data/06_models/ray_tune").resolve()
-        settings = TuneSettings.from_dict(
-            {**tune, "storage_path": str(storage), "address": ray.get("address")}
-        )
-    with ray_session(ray.get("address")) if tuning else nullcontext():
-        for name, rows_of_dataset in datasets.items():
-            data = prepare_data(rows_of_dataset, kind=config.model)
-            trial_table = None
-            if settings is not None:
+    with ray_session(address) if tuning else nullcontext():
+        for name, rows_of_dataset in _datasets(model_input, settings).items():
+            data = prepare_data(rows_of_dataset, kind=settings.config.kind)
+            if tuning:
                 outcome = tune_predictor(
-                    data, settings, config, tune.get("search_space"), experiment=name
+                    data, settings.tune, settings.config, address=address, experiment=name
                 )
-                predictor, trial_table = outcome.predictor, outcome.trials.assign(dataset=name)
-                trials.append(trial_table)
+                predictor = outcome.predictor
+                trials.append(outcome.trials.assign(dataset=name))
             else:
+                description = f"train {name}"
                 with progress_bar(
-                    config.epochs, f"train {name}", training.get("progress", True), unit="epoch"
+                    settings.config.epochs, description, settings.progress, unit="epoch"
                 ) as bar:
-                    predictor = fit_prepared(data, config, on_epoch=_show_epoch(bar))
+                    predictor = fit_prepared(data, settings.config, on_epoch=_show_epoch(bar))
+            shown = data.test if len(data.test) else data.val
             test = predictor.metrics.get("test") or predictor.metrics["val"]
-            plots = {
-                f"{name}_parity.png": parity_plot(
-                    data.test.latency if len(data.test) else data.val.latency,
-                    predictor.predict_batch(data.test.batch if len(data.test) else data.val.batch),
-                    f"{name}: {'test' if len(data.test) else 'validation'} subnets",
-                    test,
-                ),
-                f"{name}_loss.png": loss_curves(predictor.metadata.get("history") or {}, name),
-            }
-            run_id = log_predictor_run(
-                name, predictor, figures=plots, trials=trial_table, tags={"pipeline": "training"}
+            figures[f"{name}_parity.png"] = parity_plot(
+                shown.latency,
+                predictor.predict_batch(shown.batch),
+                f"{name}: {'test' if len(data.test) else 'validation'} subnets",
+                test,
             )
-            predictor.metadata["mlflow_run_id"] = run_id
+            figures[f"{name}_loss.png"] = loss_curves(predictor.metadata.history, name)
             predictors[name] = predictor
-            figures.update(plots)
             rows.append(_metrics_row(name, predictor, tuning))
             logger.info(
-                "Trained %s (%s%s): test MAE %.4f ms, MAPE %.3f%%, Spearman %.5f, in %.1f s -> data/06_models/predictors/%s.pt",
+                "Trained %s (%s%s): test MAE %.4f ms, MAPE %.3f%%, Spearman %.5f, in %.1f s",
                 name,
                 predictor.kind,
                 ", tuned" if tuning else "",
                 test["mae"],
                 test["mape"],
                 test["spearman"],
-                predictor.metadata["training"]["seconds"],
-                name,
+                predictor.metadata.training["seconds"],
             )
     for figure in figures.values():
         plt.close(figure)
@@ -139,13 +112,13 @@ def train_predictors(
 
 
 def _metrics_row(name: str, predictor: LatencyPredictor, tuned: bool) -> dict[str, Any]:
-    training = predictor.metadata["training"]
+    training = predictor.metadata.training
     row = {
         "dataset": name,
         "hardware": predictor.hardware,
         "space": predictor.space,
         "kind": predictor.kind,
-        "depth": predictor.metadata["architecture"].get("depth"),
+        "depth": predictor.metadata.architecture.get("depth"),
         "tuned": tuned,
         "train_rows": training["rows"]["train"],
         "val_rows": training["rows"]["val"],
@@ -155,5 +128,4 @@ def _metrics_row(name: str, predictor: LatencyPredictor, tuned: bool) -> dict[st
     for split in ("val", "test"):
         for metric in METRIC_NAMES:
             row[f"{split}_{metric}"] = predictor.metrics.get(split, {}).get(metric)
-    row["mlflow_run_id"] = predictor.metadata.get("mlflow_run_id")
     return row
