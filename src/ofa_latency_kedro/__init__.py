@@ -12,6 +12,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _PUBLIC_API = {
+    "OfaLatencyError": "ofa_latency_kedro.errors",
+    "ParameterError": "ofa_latency_kedro.errors",
     "Arch": "ofa_latency_kedro.search_space",
     "ArchBatch": "ofa_latency_kedro.search_space",
     "ArchError": "ofa_latency_kedro.search_space",
@@ -25,6 +27,8 @@ _PUBLIC_API = {
     "load_latency_csv": "ofa_latency_kedro.encoding",
     "train_predictor": "ofa_latency_kedro.predictors",
     "LatencyPredictor": "ofa_latency_kedro.predictors",
+    "LatencyRegressor": "ofa_latency_kedro.predictors",
+    "PredictorError": "ofa_latency_kedro.predictors",
     "adapt_predictor": "ofa_latency_kedro.predictors",
     "train_generalized": "ofa_latency_kedro.predictors",
     "AccuracyPredictor": "ofa_latency_kedro.nas",
@@ -34,6 +38,8 @@ _PUBLIC_API = {
 }
 
 __all__ = [  # grouped as in the public API of the design
+    "OfaLatencyError",
+    "ParameterError",
     "Arch",
     "ArchBatch",
     "ArchError",
@@ -47,6 +53,8 @@ __all__ = [  # grouped as in the public API of the design
     "load_latency_csv",
     "train_predictor",
     "LatencyPredictor",
+    "LatencyRegressor",
+    "PredictorError",
     "adapt_predictor",
     "train_generalized",
     "AccuracyPredictor",

@@ -153,7 +153,9 @@ def test_a_generalized_predictor_adapts_by_its_embedding(model, table, tmp_path:
 
 def test_leave_one_hardware_out_scores_each_device_zero_shot(table):
     two = table[table["hardware"] != "note10_lookuptable"]
-    results, models = leave_one_hardware_out(two, REGISTRY, reference_count=8, config={"epochs": 20})
+    results, models = leave_one_hardware_out(
+        two, REGISTRY, reference_count=8, config={"epochs": 20}
+    )
     assert sorted(models) == ["without_RTX_2080_Ti_GPU", "without_Tesla_P40_GPU"]
     assert models["without_Tesla_P40_GPU"].devices == ("RTX_2080_Ti_GPU_ofa",)
     assert set(results["held_out"]) == {"RTX_2080_Ti_GPU_ofa", "Tesla_P40_GPU_ofa"}

@@ -33,10 +33,7 @@ def test_default_predictor_on_a_gpu_dataset(shared_dir: Path):
     assert test["spearman"] > 0.995
     assert predictor.metadata.training["rows"] == {"train": 2100, "val": 450, "test": 450}
     assert predictor.metadata.training["split"] == "key"
-    assert (
-        len(predictor.metadata.history["val_mae"])
-        == predictor.metadata.training["epochs_run"]
-    )
+    assert len(predictor.metadata.history["val_mae"]) == predictor.metadata.training["epochs_run"]
 
 
 def test_a_given_split_column_is_used(shared_dir: Path):

@@ -84,6 +84,11 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.split = split
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True  # subnets arrive as text or dicts, not numbers
+        return tags
+
     def training_config(self) -> TrainingConfig:
         """The estimator's parameters as a `TrainingConfig` (checked there)."""
         return TrainingConfig.from_dict(
@@ -122,7 +127,6 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
             seed=self.seed,
             fractions=(1 - self.validation_fraction, self.validation_fraction, 0.0),
         )
-        self.n_features_in_ = 1
         return self
 
     def predict(self, X: Any) -> np.ndarray:

@@ -11,9 +11,11 @@ range it refuses to predict."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, ClassVar
+import warnings
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse
 import torch
 from sklearn.linear_model import Ridge
@@ -65,17 +67,21 @@ def _best_ridge(
     train_x: np.ndarray | scipy.sparse.csr_matrix,
     train_y: np.ndarray,
     val_x: np.ndarray | scipy.sparse.csr_matrix,
-    val_prior: np.ndarray,
+    val_prior: np.ndarray | float,
     val_latency: np.ndarray,
-    *,
-    intercept: bool,
+    **options: Any,
 ) -> Ridge:
     """scikit-learn's ridge regression at every penalty of `RIDGE_GRID`; the one whose
-    validation prediction (plus ``val_prior``) has the lowest MAPE."""
+    validation prediction (plus ``val_prior``) has the lowest MAPE. The analytic features
+    are collinear by construction (stage sums and totals of the block figures), so SciPy's
+    solver warns at the smallest penalties; the penalty makes the system solvable, and the
+    validation rows choose it."""
     best, best_error = None, np.inf
     for penalty in RIDGE_GRID:
-        model = Ridge(alpha=penalty, fit_intercept=intercept, solver="cholesky")
-        model.fit(train_x, train_y)
+        model = Ridge(alpha=penalty, **options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            model.fit(train_x, train_y)
         error = mean_absolute_percentage_error(val_latency, val_prior + model.predict(val_x))
         if error < best_error:
             best, best_error = model, error
@@ -85,14 +91,16 @@ def _best_ridge(
 def fit_wide(
     train: SplitData, val: SplitData, n_wide: int, mean: np.ndarray, std: np.ndarray
 ) -> tuple[np.ndarray, float, np.ndarray]:
-    """The wide part by two ridge regressions, each penalty chosen on the validation rows:
-    latency on the standardised analytic features (weights, intercept), then the residual on
-    the joint one-hots (the table)."""
+    """The wide part by two ridge regressions (scikit-learn's), each penalty chosen on the
+    validation rows: latency on the standardised analytic features (weights, intercept),
+    then the residual on the joint one-hots (the table)."""
     train_index, train_deep = train.inputs
     val_index, val_deep = val.inputs
     features = (train_deep - mean) / std
     val_features = (val_deep - mean) / std
-    linear = _best_ridge(features, train.latency, val_features, 0.0, val.latency, intercept=True)
+    linear = _best_ridge(
+        features, train.latency, val_features, 0.0, val.latency, solver="cholesky"
+    )
     val_prior = linear.predict(val_features)
     table = _best_ridge(
         _joint_onehot(train_index, n_wide),
@@ -100,7 +108,10 @@ def fit_wide(
         _joint_onehot(val_index, n_wide),
         val_prior,
         val.latency,
-        intercept=False,
+        fit_intercept=False,
+        solver="sparse_cg",  # conjugate gradients on the sparse one-hots, to 1e-10
+        tol=1e-10,
+        max_iter=10_000,
     )
     return linear.coef_, float(linear.intercept_), table.coef_
 
