@@ -22,8 +22,8 @@ import pandas as pd
 import yaml
 
 from ofa_latency_kedro.encoding import load_latency_csv, split_table
-from ofa_latency_kedro.predictors import regression_metrics, train_predictor
 from ofa_latency_kedro.experiments import leave_one_hardware_out
+from ofa_latency_kedro.predictors import regression_metrics, train_predictor
 from ofa_latency_kedro.search_space import ArchBatch
 
 ROOT = Path(__file__).resolve().parents[1]

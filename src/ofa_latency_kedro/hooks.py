@@ -66,11 +66,12 @@ def _predictors(records: tracking.RunRecords, data: Any, dataset: Any) -> None:
 
 
 def _figures_by_predictor(records: tracking.RunRecords, data: Any, dataset: Any) -> None:
-    """``<dataset>_<plot>.png`` figures into the run of their predictor."""
+    """``<dataset>_<plot>.png`` figures into the run of their predictor, as
+    ``plots/<plot>.png`` (the same name in every predictor's run, so runs compare)."""
     for key, figure in data.items():
         name, _, plot = key.rpartition("_")
         run_id = records.run_id(name, {"pipeline": "training"})
-        records.figure(run_id, figure, plot if name else key)
+        records.figure(run_id, figure, f"plots/{plot}" if name else key)
 
 
 def _figure_of(run: str, filename: str) -> Callable[[tracking.RunRecords, Any, Any], None]:

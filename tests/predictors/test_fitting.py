@@ -10,74 +10,49 @@ from hypothesis import strategies as st
 
 from ofa_latency_kedro.predictors.fitting import penalised_least_squares, train_module
 
+X = torch.linspace(-1, 1, 64)[:, None]
+Y = (3 * X + 1).squeeze(-1)
 
-def line(n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.linspace(-1, 1, n)[:, None]
-    return x, (3 * x + 1).squeeze(-1)
+
+def fit_line(module: torch.nn.Module, lr: float, **options) -> dict[str, list[float]]:
+    """``module`` trained by SGD on y = 3x + 1, validated by its MAE on the same points."""
+    return train_module(
+        module,
+        torch.optim.SGD(module.parameters(), lr=lr),
+        inputs=(X,),
+        target=Y,
+        loss=torch.nn.functional.mse_loss,
+        forward=lambda rows: module(rows).squeeze(-1),
+        validate=lambda: {"val_mae": float((module(X).squeeze(-1) - Y).abs().mean())},
+        **options,
+    )
 
 
 def test_training_fits_a_line_and_records_every_epoch():
-    x, y = line()
     module = torch.nn.Linear(1, 1)
     seen = []
-    history = train_module(
-        module,
-        torch.optim.SGD(module.parameters(), lr=0.1),
-        inputs=(x,),
-        target=y,
-        loss=torch.nn.functional.mse_loss,
-        forward=lambda rows: module(rows).squeeze(-1),
-        epochs=60,
-        batch_size=16,
-        seed=0,
-        validate=lambda: {"val_mae": float((module(x).squeeze(-1) - y).abs().mean())},
-        on_epoch=seen.append,
-    )
+    history = fit_line(module, 0.1, epochs=60, batch_size=16, seed=0, on_epoch=seen.append)
     assert len(history["train_loss"]) == len(history["val_mae"]) == 60
     assert [s["epoch"] for s in seen] == list(range(1, 61))
     assert history["val_mae"][-1] < 0.01 and not module.training
 
 
 def test_early_stopping_keeps_the_best_state_and_stops():
-    x, y = line()
     module = torch.nn.Linear(1, 1)
     with torch.no_grad():
         module.weight.fill_(3.0)
         module.bias.fill_(1.0)  # already exact: every step can only make it worse
-    history = train_module(
-        module,
-        torch.optim.SGD(module.parameters(), lr=5.0),
-        inputs=(x,),
-        target=y,
-        loss=torch.nn.functional.mse_loss,
-        forward=lambda rows: module(rows).squeeze(-1),
-        epochs=50,
-        batch_size=8,
-        seed=0,
-        validate=lambda: {"val_mae": float((module(x).squeeze(-1) - y).abs().mean())},
-        patience=2,
-    )
+    history = fit_line(module, 5.0, epochs=50, batch_size=8, seed=0, patience=2)
     assert len(history["train_loss"]) == 3  # stopped after patience epochs without a better one
     assert module.weight.item() == pytest.approx(3.0) and module.bias.item() == pytest.approx(1.0)
 
 
 def test_the_same_seed_trains_the_same_weights():
-    x, y = line()
     weights = []
     for _ in range(2):
         torch.manual_seed(0)
         module = torch.nn.Linear(1, 1)
-        train_module(
-            module,
-            torch.optim.SGD(module.parameters(), lr=0.05),
-            inputs=(x,),
-            target=y,
-            loss=torch.nn.functional.mse_loss,
-            forward=lambda rows, module=module: module(rows).squeeze(-1),
-            epochs=3,
-            batch_size=7,
-            seed=4,
-        )
+        fit_line(module, 0.05, epochs=3, batch_size=7, seed=4)
         weights.append(module.weight.item())
     assert weights[0] == weights[1]
 

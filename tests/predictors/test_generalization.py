@@ -11,13 +11,13 @@ import pytest
 
 from ofa_latency_kedro import adapt_predictor
 from ofa_latency_kedro.encoding import load_latency_csv
+from ofa_latency_kedro.experiments import leave_one_hardware_out
 from ofa_latency_kedro.predictors import (
     LatencyPredictor,
     PredictorError,
     regression_metrics,
     train_predictor,
 )
-from ofa_latency_kedro.experiments import leave_one_hardware_out
 from ofa_latency_kedro.predictors.adaptation import applies
 from ofa_latency_kedro.predictors.embedding import fit_embedding
 from ofa_latency_kedro.predictors.generalization import (

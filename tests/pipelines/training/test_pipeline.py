@@ -79,7 +79,9 @@ def test_one_predictor_per_dataset_with_metrics_plots_and_runs(model_input, tmp_
         loaded["Tesla_P40_GPU_ofa"].metrics["test"]["mae"]
     )
     artifacts = {a.path for a in client.list_artifacts(run_id)}
-    assert {"Tesla_P40_GPU_ofa.pt", "Tesla_P40_GPU_ofa.json", "parity.png", "loss.png"} <= artifacts
+    assert {"Tesla_P40_GPU_ofa.pt", "Tesla_P40_GPU_ofa.json", "plots"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(run_id, "plots")}
+    assert plots == {"plots/parity.png", "plots/loss.png"}
     saved = (tmp_path / "Tesla_P40_GPU_ofa.pt").read_bytes()
     logged = Path(client.download_artifacts(run_id, "Tesla_P40_GPU_ofa.pt", str(tmp_path / "dl")))
     assert logged.read_bytes() == saved  # the catalog's file, not a second save

@@ -98,9 +98,7 @@ def fit_wide(
     val_index, val_deep = val.inputs
     features = (train_deep - mean) / std
     val_features = (val_deep - mean) / std
-    linear = _best_ridge(
-        features, train.latency, val_features, 0.0, val.latency, solver="cholesky"
-    )
+    linear = _best_ridge(features, train.latency, val_features, 0.0, val.latency, solver="cholesky")
     val_prior = linear.predict(val_features)
     table = _best_ridge(
         _joint_onehot(train_index, n_wide),
