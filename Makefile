@@ -9,8 +9,9 @@ TORCH ?= torch==2.13.0
 VIZ_PORT ?= 4141
 MLFLOW_PORT ?= 5000
 export KEDRO_DISABLE_TELEMETRY ?= true
+LINTED := src tests benchmarks
 
-.PHONY: install install-test run test lint viz viz-build mlflow-ui clean
+.PHONY: install install-test run test test-fast lint viz viz-build mlflow-ui clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,12 +32,15 @@ install-test: $(VENV)/.installed-test
 run: $(VENV)/.installed  ## install, then run the default pipeline on the embedded defaults
 	$(BIN)/kedro run $(ARGS)
 
-test: $(VENV)/.installed-test  ## install the test extras, then run the whole suite
+test: lint  ## install the test extras, lint, then run the whole suite (what CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+test-fast: $(VENV)/.installed-test  ## while developing: the suite without the tests marked slow
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test  ## ruff's checks and formatting, as `make test` runs them
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 viz: $(VENV)/.installed  ## serve the pipeline graph on http://127.0.0.1:4141
 	$(BIN)/kedro viz run --host 127.0.0.1 --port $(VIZ_PORT) --no-browser

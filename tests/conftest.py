@@ -1,21 +1,19 @@
-"""Shared test set-up: environment, hypothesis profiles, and the ../shared data folder."""
+"""Shared test set-up (fixtures): environment, hypothesis profiles, a temporary MLflow store,
+the ../shared data folder and project copies. Plain helpers live in ``tests/helpers.py``."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.helpers import PROJECT_ROOT
+
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -83,59 +81,3 @@ def project_copy(tmp_path: Path) -> Path:
             (root / "data" / layer.name).mkdir(parents=True)
     (root / "data" / "01_raw" / "latency").mkdir()
     return root
-
-
-def kedro_command(*args: str) -> list[str]:
-    return [str(Path(sys.executable).with_name("kedro")), *args]
-
-
-def kedro(
-    project: Path, *args: str, timeout: float = 900, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    """Run the ``kedro`` CLI of this environment in ``project``, as a user would."""
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "200", **(env or {})}
-    return subprocess.run(
-        kedro_command(*args),
-        check=False,
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-#: A protocol fast enough for tests (a few passes per subnet).
-FAST_PROTOCOL = {
-    "warmup_runs": 1,
-    "rounds": 1,
-    "runs_per_round": 3,
-    "interleave": 2,
-    "repeat_probe": 2,
-}
-
-
-def params_arg(prefix: str, values: dict) -> str:
-    """``--params`` text setting ``prefix.key=value`` for each entry."""
-    return ",".join(f"{prefix}.{key}={value}" for key, value in values.items())
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def seed_ofa_devices(shared_dir: Path, rows: int) -> pd.DataFrame:
-    """The first ``rows`` of the seed's RTX 2080 Ti, Tesla P40 and Note10 OFA files (the
-    phone's at width 1.2), split by key: three devices measuring the same subnets."""
-    from ofa_latency_kedro.encoding import load_latency_csv, split_table  # noqa: PLC0415
-
-    folder = shared_dir / "seed_data" / "latency"
-    widths = {"note10_lookuptable": 1.2}
-    frames = [
-        load_latency_csv(folder / f"{name}_ofa.csv", width_mult=widths).iloc[:rows]
-        for name in ("RTX_2080_Ti_GPU", "Tesla_P40_GPU", "note10_lookuptable")
-    ]
-    return split_table(pd.concat(frames, ignore_index=True), "key")

@@ -9,7 +9,7 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from tests.conftest import FAST_PROTOCOL, PROJECT_ROOT, kedro, params_arg
+from tests.helpers import FAST_PROTOCOL, PROJECT_ROOT, kedro, params_arg
 
 PIPELINES = {"sampling", "encoding", "training", "generalization", "finetuning", "nas"}
 
