@@ -3,8 +3,10 @@ the ../shared data folder and project copies. Plain helpers live in ``tests/help
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,26 @@ from tests.helpers import PROJECT_ROOT
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
+
+def _console_logging_in_this_process() -> None:
+    """Kedro sets up logging when ``kedro.framework.project`` is first imported, from
+    conf/logging.yml under the working directory (the checkout), whose file handler writes
+    info.log there. This process takes Kedro's own console-only configuration instead; the
+    ``kedro`` runs the tests start keep the project's (the variable is not left set)."""
+    if "KEDRO_LOGGING_CONFIG" in os.environ:
+        return
+    kedro_folder = Path(find_spec("kedro").origin).parent
+    os.environ["KEDRO_LOGGING_CONFIG"] = str(kedro_folder / "framework/project/rich_logging.yml")
+    try:
+        importlib.import_module("kedro.framework.project")
+    finally:
+        del os.environ["KEDRO_LOGGING_CONFIG"]
+
+
+_console_logging_in_this_process()
+
+#: The experiment every test run goes to (MLflow's "Default" keeps its artifacts in ./mlruns).
+TEST_EXPERIMENT = "ofa_latency_kedro_tests"
 
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -26,12 +48,19 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 @pytest.fixture(scope="session", autouse=True)
 def mlflow_store(tmp_path_factory) -> str:
-    """Every MLflow run of the tests goes to a temporary SQLite store, never the project's."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    """Every MLflow run of the tests goes to a temporary SQLite store, never the project's,
+    and its artifacts to ``mlartifacts`` beside it (MLflow's default, ``./mlruns`` under the
+    working directory, would be the checkout). Kedro runs set their own store and experiment
+    from their project's conf/base/mlflow.yml."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
     os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.environ["MLFLOW_EXPERIMENT_NAME"] = TEST_EXPERIMENT  # for subprocesses
     import mlflow
 
     mlflow.set_tracking_uri(uri)
+    mlflow.create_experiment(TEST_EXPERIMENT, artifact_location=str(folder / "mlartifacts"))
+    mlflow.set_experiment(TEST_EXPERIMENT)
     return uri
 
 
@@ -45,7 +74,7 @@ def isolated_mlflow(mlflow_store: str):
     while mlflow.active_run() is not None:
         mlflow.end_run()
     mlflow.set_tracking_uri(mlflow_store)
-    mlflow.set_experiment("Default")
+    mlflow.set_experiment(TEST_EXPERIMENT)
 
 
 @pytest.fixture(scope="session")

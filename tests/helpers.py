@@ -78,6 +78,40 @@ def seed_ofa_devices(shared_dir: Path, rows: int) -> pd.DataFrame:
     return split_table(pd.concat(frames, ignore_index=True), "key")
 
 
+#: What Python, pytest and tools write into a checkout as they run (never a project output).
+TOOL_FOLDERS = (".git", ".venv", "__pycache__", ".pytest_cache", ".hypothesis", ".ruff_cache")
+
+
+def tree(root: Path, skip: tuple[str, ...] = TOOL_FOLDERS) -> set[str]:
+    """Every file and folder under ``root`` (relative paths), leaving out those named in
+    ``skip`` wherever they are."""
+    found = set()
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder).relative_to(root)
+        dirs[:] = [name for name in dirs if name not in skip]
+        found.update(str(here / name) for name in [*dirs, *files] if name not in skip)
+    return found
+
+
+def make(project: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """``make`` in ``project`` (a copy holding the Makefile) on this test environment, as
+    installed: the install steps are taken as done."""
+    venv = Path(sys.executable).parent.parent
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "200"}
+    for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(variable, None)  # the project's own store, as in a user's shell
+    command = ["make", "-o", f"{venv}/.installed", "-o", f"{venv}/.installed-test"]
+    return subprocess.run(
+        [*command, f"VENV={venv}", *args],
+        check=False,
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 # -- a process stopped at a named point (see ofa_latency_kedro.pause) ----------------------------
 
 

@@ -90,7 +90,8 @@ class ReadmeRunner:
             "KEDRO_DISABLE_TELEMETRY": "true",
             "COLUMNS": "200",
         }
-        self.env.pop("MLFLOW_TRACKING_URI", None)  # the project's own sqlite:///mlflow.db
+        for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
+            self.env.pop(variable, None)  # the project's own sqlite:///mlflow.db and experiment
         self.make = f"make -o {VENV}/.installed -o {VENV}/.installed-test VENV={VENV}"
 
     def translate(self, command: str) -> str:
