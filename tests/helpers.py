@@ -165,7 +165,6 @@ class PausedProcess:
         except ProcessLookupError:
             pass
         self.process.wait()
-        self.log.close()
 
 
 # -- a local Ray cluster of the test's own --------------------------------------------------------
@@ -216,7 +215,6 @@ class RayCluster:
     address: str
     session: int
     temp_dir: Path
-    env: dict[str, str]
 
     @classmethod
     def start(
@@ -247,7 +245,7 @@ class RayCluster:
             text=True,
             start_new_session=True,
         )
-        cluster = cls(f"127.0.0.1:{port}", starter.pid, temp_dir, env)
+        cluster = cls(f"127.0.0.1:{port}", starter.pid, temp_dir)
         try:
             output, _ = starter.communicate(timeout=180)
         except subprocess.TimeoutExpired:
