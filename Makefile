@@ -9,8 +9,16 @@ TORCH ?= torch==2.13.0
 VIZ_PORT ?= 4141
 MLFLOW_PORT ?= 5000
 export KEDRO_DISABLE_TELEMETRY ?= true
+LINTED := src tests benchmarks
+#: What `make clean` removes: the environment, build outputs and caches (never data).
+CLEANED := $(VENV) build .viz .pytest_cache .hypothesis .ruff_cache
+#: The MLflow store of conf/base/mlflow.yml (runs in mlflow.db, their files in mlartifacts/;
+#: mlruns/ is where older stores kept them), removed by `make clean-data` with data/.
+MLFLOW_STORE := mlflow.db mlartifacts mlruns
+#: The run log of conf/logging.yml (and its rotated copies), also removed by `make clean-data`.
+RUN_LOGS := info.log info.log.*
 
-.PHONY: install install-test run test lint viz viz-build mlflow-ui clean
+.PHONY: install install-test run test test-fast lint viz viz-build mlflow-ui clean clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,12 +39,15 @@ install-test: $(VENV)/.installed-test
 run: $(VENV)/.installed  ## install, then run the default pipeline on the embedded defaults
 	$(BIN)/kedro run $(ARGS)
 
-test: $(VENV)/.installed-test  ## install the test extras, then run the whole suite
+test: lint  ## install the test extras, lint, then run the whole suite (what CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+test-fast: $(VENV)/.installed-test  ## while developing: the suite without the tests marked slow
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test  ## ruff's checks and formatting, as `make test` runs them
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 viz: $(VENV)/.installed  ## serve the pipeline graph on http://127.0.0.1:4141
 	$(BIN)/kedro viz run --host 127.0.0.1 --port $(VIZ_PORT) --no-browser
@@ -44,8 +55,27 @@ viz: $(VENV)/.installed  ## serve the pipeline graph on http://127.0.0.1:4141
 viz-build: $(VENV)/.installed  ## write the static kedro-viz site to build/
 	$(BIN)/kedro viz build
 
+# Each experiment names its own artifact folder (mlartifacts/, an absolute path in mlflow.db),
+# so the UI finds the runs' files with the store alone.
 mlflow-ui: $(VENV)/.installed  ## serve the project's MLflow store on http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
-clean:
-	rm -rf $(VENV) build .pytest_cache .hypothesis
+clean:  ## remove the virtual environment, build outputs and caches (never data: see clean-data)
+	@for path in $(CLEANED); do \
+		if [ -e "$$path" ]; then echo "removing $$path"; rm -rf "$$path"; fi; \
+	done
+
+# Every data/ folder that holds a .gitkeep keeps it and its sub-folders that hold one; all
+# else under data/ goes: the layout of a fresh clone.
+clean-data:  ## remove generated data (measurements too), models, reports, the MLflow store, logs
+	@for path in $(MLFLOW_STORE) $(RUN_LOGS); do \
+		if [ -e "$$path" ]; then echo "removing $$path"; rm -rf "$$path"; fi; \
+	done
+	@for folder in data $$(find data -name .gitkeep -exec dirname {} \;); do \
+		for entry in "$$folder"/* "$$folder"/.[!.]*; do \
+			if [ ! -e "$$entry" ] || [ "$${entry##*/}" = .gitkeep ] || [ -e "$$entry/.gitkeep" ]; then \
+				continue; \
+			fi; \
+			echo "removing $$entry"; rm -rf "$$entry"; \
+		done; \
+	done

@@ -1,21 +1,41 @@
-"""Shared test set-up: environment, hypothesis profiles, and the ../shared data folder."""
+"""Shared test set-up (fixtures): environment, hypothesis profiles, a temporary MLflow store,
+the ../shared data folder and project copies. Plain helpers live in ``tests/helpers.py``."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
-import socket
-import subprocess
-import sys
+from importlib.util import find_spec
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.helpers import PROJECT_ROOT
+
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+def _console_logging_in_this_process() -> None:
+    """Kedro sets up logging when ``kedro.framework.project`` is first imported, from
+    conf/logging.yml under the working directory (the checkout), whose file handler writes
+    info.log there. This process takes Kedro's own console-only configuration instead; the
+    ``kedro`` runs the tests start keep the project's (the variable is not left set)."""
+    if "KEDRO_LOGGING_CONFIG" in os.environ:
+        return
+    kedro_folder = Path(find_spec("kedro").origin).parent
+    os.environ["KEDRO_LOGGING_CONFIG"] = str(kedro_folder / "framework/project/rich_logging.yml")
+    try:
+        importlib.import_module("kedro.framework.project")
+    finally:
+        del os.environ["KEDRO_LOGGING_CONFIG"]
+
+
+_console_logging_in_this_process()
+
+#: The experiment every test run goes to (MLflow's "Default" keeps its artifacts in ./mlruns).
+TEST_EXPERIMENT = "ofa_latency_kedro_tests"
 
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -28,12 +48,19 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 @pytest.fixture(scope="session", autouse=True)
 def mlflow_store(tmp_path_factory) -> str:
-    """Every MLflow run of the tests goes to a temporary SQLite store, never the project's."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    """Every MLflow run of the tests goes to a temporary SQLite store, never the project's,
+    and its artifacts to ``mlartifacts`` beside it (MLflow's default, ``./mlruns`` under the
+    working directory, would be the checkout). Kedro runs set their own store and experiment
+    from their project's conf/base/mlflow.yml."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
     os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.environ["MLFLOW_EXPERIMENT_NAME"] = TEST_EXPERIMENT  # for subprocesses
     import mlflow
 
     mlflow.set_tracking_uri(uri)
+    mlflow.create_experiment(TEST_EXPERIMENT, artifact_location=str(folder / "mlartifacts"))
+    mlflow.set_experiment(TEST_EXPERIMENT)
     return uri
 
 
@@ -47,7 +74,7 @@ def isolated_mlflow(mlflow_store: str):
     while mlflow.active_run() is not None:
         mlflow.end_run()
     mlflow.set_tracking_uri(mlflow_store)
-    mlflow.set_experiment("Default")
+    mlflow.set_experiment(TEST_EXPERIMENT)
 
 
 @pytest.fixture(scope="session")
@@ -83,59 +110,3 @@ def project_copy(tmp_path: Path) -> Path:
             (root / "data" / layer.name).mkdir(parents=True)
     (root / "data" / "01_raw" / "latency").mkdir()
     return root
-
-
-def kedro_command(*args: str) -> list[str]:
-    return [str(Path(sys.executable).with_name("kedro")), *args]
-
-
-def kedro(
-    project: Path, *args: str, timeout: float = 900, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    """Run the ``kedro`` CLI of this environment in ``project``, as a user would."""
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "200", **(env or {})}
-    return subprocess.run(
-        kedro_command(*args),
-        check=False,
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-#: A protocol fast enough for tests (a few passes per subnet).
-FAST_PROTOCOL = {
-    "warmup_runs": 1,
-    "rounds": 1,
-    "runs_per_round": 3,
-    "interleave": 2,
-    "repeat_probe": 2,
-}
-
-
-def params_arg(prefix: str, values: dict) -> str:
-    """``--params`` text setting ``prefix.key=value`` for each entry."""
-    return ",".join(f"{prefix}.{key}={value}" for key, value in values.items())
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def seed_ofa_devices(shared_dir: Path, rows: int) -> pd.DataFrame:
-    """The first ``rows`` of the seed's RTX 2080 Ti, Tesla P40 and Note10 OFA files (the
-    phone's at width 1.2), split by key: three devices measuring the same subnets."""
-    from ofa_latency_kedro.encoding import load_latency_csv, split_table  # noqa: PLC0415
-
-    folder = shared_dir / "seed_data" / "latency"
-    widths = {"note10_lookuptable": 1.2}
-    frames = [
-        load_latency_csv(folder / f"{name}_ofa.csv", width_mult=widths).iloc[:rows]
-        for name in ("RTX_2080_Ti_GPU", "Tesla_P40_GPU", "note10_lookuptable")
-    ]
-    return split_table(pd.concat(frames, ignore_index=True), "key")

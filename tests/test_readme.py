@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -25,7 +26,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import FAST_PROTOCOL, PROJECT_ROOT, free_port, params_arg
+from tests.helpers import (
+    FAST_PROTOCOL,
+    PROJECT_ROOT,
+    free_port,
+    params_arg,
+    session_processes,
+    stop_session,
+)
 
 README = PROJECT_ROOT / "README.md"
 MKDOCS = PROJECT_ROOT / "mkdocs.yml"
@@ -120,17 +128,21 @@ def with_tiny_params(command: str) -> str:
 class ReadmeRunner:
     """Runs README commands in a project copy, the way a shell in its root would."""
 
-    def __init__(self, root: Path, ray_port: int) -> None:
+    def __init__(self, root: Path, ray_port: int, ray_tmp: Path) -> None:
         self.root = root
         self.ray_port = ray_port
+        #: Sessions of commands that left processes running (the Ray nodes they started).
+        self.sessions: list[int] = []
         self.env = {
             **os.environ,
             **RAY_ENV,
+            "RAY_TMPDIR": str(ray_tmp),  # this run's clusters, apart from any other on the host
             "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ['PATH']}",
             "KEDRO_DISABLE_TELEMETRY": "true",
             "COLUMNS": "200",
         }
-        self.env.pop("MLFLOW_TRACKING_URI", None)  # the project's own sqlite:///mlflow.db
+        for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
+            self.env.pop(variable, None)  # the project's own sqlite:///mlflow.db and experiment
         self.make = f"make -o {VENV}/.installed -o {VENV}/.installed-test VENV={VENV}"
 
     def translate(self, command: str) -> str:
@@ -159,15 +171,32 @@ class ReadmeRunner:
         )
 
     def shell(self, command: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
+        """Run ``command`` in a session of its own; one that leaves processes behind (`ray
+        start`) is remembered, for `stop` to end exactly those."""
+        process = subprocess.Popen(
             ["bash", "-c", command],
             cwd=self.root,
             env=self.env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=900,
-            check=False,
+            start_new_session=True,
         )
+        try:
+            stdout, stderr = process.communicate(timeout=900)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            if session_processes(process.pid):
+                self.sessions.append(process.pid)
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+    def stop(self) -> None:
+        """End what the README's commands left running (not `ray stop`, which would stop
+        every Ray process on the machine)."""
+        for session in self.sessions:
+            stop_session(session)
 
     def serve(self, command: str) -> None:
         """Start a server target on a free port, wait for its page, stop it."""
@@ -243,17 +272,15 @@ def test_the_readme_top_to_bottom(project_copy: Path, shared_dir: Path):
     shared_link = project_copy.parent / "shared"
     if not shared_link.exists():
         shared_link.symlink_to(shared_dir.resolve())
-    runner = ReadmeRunner(project_copy, free_port())
+    ray_tmp = Path(tempfile.mkdtemp(prefix="ofa-ray-"))  # short: Ray's socket paths are below
+    runner = ReadmeRunner(project_copy, free_port(), ray_tmp)
     try:
         for _page, block in documentation_blocks():
             for command in block:
                 runner.run(command)
     finally:
-        ray = shutil.which("ray", path=str(VENV / "bin"))
-        if ray:
-            subprocess.run(
-                [ray, "stop", "--force"], env=runner.env, capture_output=True, check=False
-            )
+        runner.stop()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     reporting = project_copy / "data" / "08_reporting"
     for produced in (
         "predictor_metrics.csv",

@@ -1,7 +1,11 @@
-"""Smoke tests of the Kedro project as a user runs it: `kedro run` in a copy of the project."""
+"""Smoke tests of the Kedro project as a user runs it: `kedro run` and `make run` in a copy of
+the project, and the Makefile's clean targets."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -9,7 +13,7 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from tests.conftest import FAST_PROTOCOL, PROJECT_ROOT, kedro, params_arg
+from tests.helpers import FAST_PROTOCOL, PROJECT_ROOT, kedro, make, params_arg, tree
 
 PIPELINES = {"sampling", "encoding", "training", "generalization", "finetuning", "nas"}
 
@@ -109,3 +113,125 @@ def test_generalization_and_finetuning_from_the_cli_on_seed_files(
     assert set(curves["method"]) == {"calibrate", "generalized/calibrate", "generalized/embedding"}
     assert (project_copy / "data" / "06_models" / "generalized" / "all_devices.pt").is_file()
     assert "Leave-one-hardware-out" in second.stdout + second.stderr
+
+
+#: `make run`'s default pipeline on parameters that take seconds.
+TINY_RUN = ",".join(
+    [
+        "sampling.hardware=twice",
+        "sampling.num_subnets=30",  # training's smallest dataset (training.min_rows)
+        params_arg("sampling.protocol", FAST_PROTOCOL),
+        "sampling.progress=false",
+        "training.config.epochs=2",
+        "nas.population_size=8",
+        "nas.generations=3",
+    ]
+)
+
+
+@pytest.mark.slow
+def test_make_run_twice_measures_once_and_the_second_run_reuses_the_rows(project_copy: Path):
+    shutil.copy2(PROJECT_ROOT / "Makefile", project_copy)
+    csv = project_copy / "data" / "01_raw" / "latency" / "twice_ofa.csv"
+    first = make(project_copy, "run", f'ARGS=--params "{TINY_RUN}"')
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
+    measured = csv.read_bytes()
+    assert len(pd.read_csv(csv)) == 30
+
+    second = make(project_copy, "run", f'ARGS=--params "{TINY_RUN}"')
+    assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-4000:]
+    assert csv.read_bytes() == measured
+    sessions = json.loads(csv.with_suffix(".json").read_text())["sessions"]
+    assert [(s["measured"], s["already_measured"]) for s in sessions] == [(30, 0), (0, 30)]
+    report = json.loads(
+        (project_copy / "data" / "08_reporting" / "sampling_report.json").read_text()
+    )
+    assert report["rows"] == 30 and report["last_session"]["measured"] == 0
+    results = pd.read_csv(project_copy / "data" / "07_model_output" / "nas_results.csv")
+    assert (results["status"] == "ok").all()
+
+
+def make_target(root: Path, target: str) -> subprocess.CompletedProcess:
+    """``make <target>`` in ``root`` with the Makefile's own defaults (its .venv, not ours)."""
+    return subprocess.run(
+        ["make", target], cwd=root, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def removed(result: subprocess.CompletedProcess) -> set[str]:
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert all(line.startswith("removing ") for line in lines), lines
+    return {line.removeprefix("removing ") for line in lines}
+
+
+def fresh_clone_layout() -> set[str]:
+    """The data/ folders and .gitkeep files of a fresh clone (git keeps no empty folder)."""
+    keeps = [path.relative_to(PROJECT_ROOT) for path in (PROJECT_ROOT / "data").rglob(".gitkeep")]
+    folders = {parent for keep in keeps for parent in keep.parents if parent != Path(".")}
+    return {str(path) for path in [*keeps, *folders]}
+
+
+def write_files(root: Path, paths: list[str]) -> None:
+    for name in paths:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(name)
+
+
+def test_clean_data_leaves_the_layout_of_a_fresh_clone_and_says_what_it_removes(tmp_path: Path):
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy2(PROJECT_ROOT / "Makefile", root)
+    layout = fresh_clone_layout()
+    for name in sorted(layout):
+        if name.endswith(".gitkeep"):
+            write_files(root, [name])
+    write_files(root, ["conf/base/parameters.yml", "conf/local/mlflow.yml"])
+    fresh = tree(root, skip=())
+    assert {name for name in fresh if name.startswith("data")} == layout
+    write_files(
+        root,
+        [
+            "data/01_raw/latency/AMD_EPYC_CPU_ofa.csv",
+            "data/01_raw/latency/.AMD_EPYC_CPU_ofa.json.k2x9.tmp",  # left by a killed save
+            "data/02_intermediate/sampling_plan.csv",
+            "data/06_models/predictors/AMD_EPYC_CPU_ofa.pt",
+            "data/06_models/adapted/Tesla_P40_GPU_ofa.pt",
+            "data/06_models/ray_tune/training/trial_0/result.json",
+            "data/08_reporting/plots/AMD_EPYC_CPU_ofa_parity.png",
+            "data/notes.txt",
+            "mlflow.db",
+            "mlartifacts/1/0a1b/artifacts/AMD_EPYC_CPU_ofa.pt",
+            "mlruns/0/0a1b/artifacts/AMD_EPYC_CPU_ofa.pt",
+            "info.log",
+            "info.log.1",
+        ],
+    )
+    assert removed(make_target(root, "clean-data")) == {
+        "mlflow.db",
+        "mlartifacts",
+        "mlruns",
+        "info.log",
+        "info.log.1",
+        "data/notes.txt",
+        "data/01_raw/latency/AMD_EPYC_CPU_ofa.csv",
+        "data/01_raw/latency/.AMD_EPYC_CPU_ofa.json.k2x9.tmp",
+        "data/02_intermediate/sampling_plan.csv",
+        "data/06_models/predictors",
+        "data/06_models/adapted/Tesla_P40_GPU_ofa.pt",
+        "data/06_models/ray_tune",
+        "data/08_reporting/plots",
+    }
+    assert tree(root, skip=()) == fresh
+    assert removed(make_target(root, "clean-data")) == set()
+
+
+def test_clean_removes_the_environment_builds_and_caches_and_says_so(tmp_path: Path):
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy2(PROJECT_ROOT / "Makefile", root)
+    write_files(root, ["data/01_raw/latency/AMD_EPYC_CPU_ofa.csv", "mlflow.db"])
+    kept = tree(root, skip=())
+    write_files(root, [".venv/bin/python", "build/index.html", ".pytest_cache/README.md"])
+    assert removed(make_target(root, "clean")) == {".venv", "build", ".pytest_cache"}
+    assert tree(root, skip=()) == kept

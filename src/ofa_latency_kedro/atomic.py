@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ofa_latency_kedro import pause
+
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:
     """Call ``write`` on a temporary binary file, then move it over ``path`` in one step."""
@@ -17,15 +19,18 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        pause.reached(f"atomic_write.opened:{target.name}")
         os.fchmod(fd, _file_mode(target))
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        pause.reached(f"atomic_write.written:{target.name}")
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+    pause.reached(f"atomic_write.replaced:{target.name}")
     _fsync_folder(target.parent)
     return target
 

@@ -1,12 +1,11 @@
-"""Atomic saves of the catalog's tables: a failed or killed save leaves the previous version."""
+"""Atomic saves of the catalog's tables: a failed save, or a save killed at each step of its
+write (temporary file opened, written, renamed; the writer announces each step it reaches, see
+`ofa_latency_kedro.pause`), leaves a whole table: the previous version, or the new one once it
+has been renamed into place."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +13,7 @@ import pytest
 import yaml
 
 from ofa_latency_kedro.datasets import AtomicCSVDataset, AtomicParquetDataset
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT, PausedProcess
 
 FRAME = pd.DataFrame({"child_arch": ["a", "b", "c"], "latency": [1.5, 2.5, 3.5]})
 
@@ -59,31 +58,44 @@ import sys
 import numpy as np, pandas as pd
 from ofa_latency_kedro.datasets import AtomicCSVDataset
 dataset = AtomicCSVDataset(filepath=sys.argv[1], save_args={"index": False})
-rows = 400_000
-version = 0
-print("ready", flush=True)
-while True:
-    version += 1
-    dataset.save(pd.DataFrame({"version": np.full(rows, version), "value": np.arange(rows)}))
+dataset.save(pd.DataFrame({"version": np.full(400_000, 1), "value": np.arange(400_000)}))
 """
 
 
+def assert_whole_table(path: Path, version: int) -> None:
+    table = pd.read_csv(path)
+    assert len(table) == 400_000 and set(table["version"]) == {version}
+    assert table["value"].iloc[-1] == 399_999
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("delay", [0.4, 1.1, 2.3])
-def test_a_killed_save_never_leaves_half_a_table(tmp_path: Path, delay: float):
-    path = tmp_path / "metrics.csv"
+@pytest.mark.parametrize(
+    ("point", "version_in_place", "new_version_in_temp_file"),
+    [
+        ("atomic_write.opened:metrics.csv", 0, False),  # temporary file created, empty
+        ("atomic_write.written:metrics.csv", 0, True),  # all of it written, not yet renamed
+        ("atomic_write.replaced:metrics.csv", 1, False),  # renamed over the table
+    ],
+)
+def test_a_killed_save_never_leaves_half_a_table(
+    tmp_path: Path, point: str, version_in_place: int, new_version_in_temp_file: bool
+):
+    path = tmp_path / "out" / "metrics.csv"
     AtomicCSVDataset(filepath=str(path), save_args={"index": False}).save(
         pd.DataFrame({"version": [0] * 400_000, "value": range(400_000)})
     )
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True
-    )
-    assert writer.stdout.readline().strip() == "ready"
-    time.sleep(delay)
-    os.kill(writer.pid, signal.SIGKILL)
-    writer.wait()
-    table = pd.read_csv(path)
-    assert len(table) == 400_000 and table["version"].nunique() == 1
-    assert table["value"].iloc[-1] == 399_999
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "metrics.csv"]
-    assert all(name.endswith(".tmp") for name in leftovers)  # a temp file at most, never loaded
+    writer = PausedProcess([sys.executable, "-c", WRITER, str(path)], point, tmp_path / "at")
+    try:
+        assert writer.wait_for_pause() == point
+    finally:
+        writer.kill()
+    assert_whole_table(path, version_in_place)
+    leftovers = [p for p in path.parent.iterdir() if p != path]
+    assert all(p.name.endswith(".tmp") for p in leftovers)  # a temp file at most, never loaded
+    if new_version_in_temp_file:
+        assert len(leftovers) == 1
+        assert_whole_table(leftovers[0], 1)
+    elif version_in_place == 0:
+        assert [p.stat().st_size for p in leftovers] == [0]
+    else:
+        assert leftovers == []

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from ofa_latency_kedro.encoding import HardwareRegistry
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 
 def test_the_project_registry_has_the_seed_devices():

@@ -27,7 +27,7 @@ from ofa_latency_kedro.predictors.generalization import (
     train_generalized,
 )
 from ofa_latency_kedro.search_space import ArchBatch
-from tests.conftest import seed_ofa_devices
+from tests.helpers import seed_ofa_devices
 
 REGISTRY = {
     "RTX_2080_Ti_GPU": {"kind": "gpu", "cuda_cores": 4352, "memory_gb": 11, "peak_tflops": 13.4},

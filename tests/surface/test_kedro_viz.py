@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from kedro.framework.startup import bootstrap_project
 
-from tests.conftest import free_port, kedro
+from tests.helpers import free_port, kedro
 from tests.surface.browser import Chromium, assert_screenshot
 from tests.surface.servers import background_server
 

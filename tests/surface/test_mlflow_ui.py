@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import free_port, kedro
+from tests.helpers import free_port, kedro
 from tests.surface.browser import PNG_SIGNATURE, Chromium, assert_screenshot
 from tests.surface.servers import background_server
 

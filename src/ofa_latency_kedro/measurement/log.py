@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from ofa_latency_kedro import pause
 from ofa_latency_kedro.atomic import atomic_write_json
 from ofa_latency_kedro.search_space import Arch, ArchError
 
@@ -159,6 +160,7 @@ class LatencyLog:
             os.fsync(fd)
         finally:
             os.close(fd)
+        pause.reached(f"latency_log.appended:{self.path.name}")
         return len(fresh)
 
     def write_sidecar(self, sidecar: Mapping[str, Any]) -> None:

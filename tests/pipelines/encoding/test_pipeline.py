@@ -12,7 +12,7 @@ from kedro.runner import SequentialRunner
 
 from ofa_latency_kedro.datasets import LatencyFolderDataset
 from ofa_latency_kedro.pipelines.encoding import create_pipeline
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 ENCODING = {
     "datasets": "all",

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from ofa_latency_kedro.datasets import PredictorFolderDataset
 from ofa_latency_kedro.pipelines.generalization import create_pipeline
 from ofa_latency_kedro.search_space import Arch
-from tests.conftest import seed_ofa_devices
+from tests.helpers import seed_ofa_devices
 from tests.pipelines.runner import run_pipeline
 
 GENERALIZATION = {

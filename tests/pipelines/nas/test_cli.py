@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import kedro
+from tests.helpers import kedro
 
 
 @pytest.fixture

@@ -1,22 +1,21 @@
-"""`kedro run --pipelines sampling` killed with SIGKILL at several points resumes with every
-measured row kept and none duplicated (real subprocesses, real kills)."""
+"""`kedro run --pipelines sampling` killed with SIGKILL at named points (after a group of rows
+is on disk, and while its sidecar is being replaced) resumes with every measured row kept and
+none duplicated (real subprocesses, real kills; the run announces each point it reaches, see
+`ofa_latency_kedro.pause`)."""
 
 from __future__ import annotations
 
-import os
-import random
-import signal
-import subprocess
-import time
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from ofa_latency_kedro.measurement.log import row_key
-from tests.conftest import FAST_PROTOCOL, kedro, kedro_command, params_arg
+from tests.helpers import FAST_PROTOCOL, PausedProcess, kedro, kedro_command, params_arg
 
 NUM_SUBNETS = 30
+GROUP = FAST_PROTOCOL["interleave"]  # rows measured together and appended in one write
 PARAMS = ",".join(
     [
         "sampling.hardware=killbox",
@@ -35,41 +34,43 @@ def complete_lines(path: Path) -> list[str]:
     return data[: data.rfind("\n") + 1].splitlines()
 
 
-def run_until_killed(project: Path, csv: Path, at_rows: int, rng: random.Random) -> list[str]:
-    """Start a sampling run and SIGKILL it once the CSV holds ``at_rows`` rows (plus a random
-    delay, so the kill lands anywhere in measuring or writing). Returns the lines on disk."""
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
-    process = subprocess.Popen(
+def run_until_killed(project: Path, point: str) -> None:
+    """Start a sampling run, wait until it stops at ``point`` and SIGKILL it there."""
+    run = PausedProcess(
         kedro_command("run", "--pipelines", "sampling", "--params", PARAMS),
+        point,
+        project.parent / "paused_at",
         cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
     )
-    deadline = time.monotonic() + 300
     try:
-        while len(complete_lines(csv)) - 1 < at_rows:
-            assert process.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "the run made no progress"
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.4))
+        run.wait_for_pause()
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    return complete_lines(csv)
+        run.kill()
 
 
 @pytest.mark.slow
 def test_killed_runs_resume_without_losing_or_repeating_rows(project_copy: Path):
     csv = project_copy / "data" / "01_raw" / "latency" / "killbox_compofa.csv"
-    rng = random.Random(20261127)
-    kept: list[str] = []
-    for at_rows in (1, 9, 17):
-        lines = run_until_killed(project_copy, csv, at_rows, rng)
-        assert lines[: len(kept)] == kept, "a kill lost or rewrote rows written before it"
-        assert len(lines) - 1 >= at_rows
-        kept = lines
+    sidecar = csv.with_suffix(".json")
+
+    # 1. right after the first group of rows is on disk
+    run_until_killed(project_copy, "latency_log.appended:killbox_compofa.csv@1")
+    first = complete_lines(csv)
+    assert len(first) - 1 == GROUP
+    assert len(json.loads(sidecar.read_text())["sessions"]) == 1
+
+    # 2. while the sidecar of the next run is replaced: new version written, not yet renamed
+    run_until_killed(project_copy, "atomic_write.written:killbox_compofa.json")
+    assert complete_lines(csv) == first
+    assert len(json.loads(sidecar.read_text())["sessions"]) == 1  # the previous version
+    leftovers = [p.name for p in csv.parent.iterdir() if p.name.endswith(".tmp")]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".killbox_compofa.json.")
+
+    # 3. after four more groups
+    run_until_killed(project_copy, "latency_log.appended:killbox_compofa.csv@4")
+    kept = complete_lines(csv)
+    assert kept[: len(first)] == first, "a kill lost or rewrote rows written before it"
+    assert len(kept) - 1 == 5 * GROUP
 
     result = kedro(project_copy, "run", "--pipelines", "sampling", "--params", PARAMS)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -81,9 +82,11 @@ def test_killed_runs_resume_without_losing_or_repeating_rows(project_copy: Path)
     assert len(set(keys)) == NUM_SUBNETS
     plan = pd.read_csv(project_copy / "data" / "02_intermediate" / "sampling_plan.csv")
     assert set(keys) == set(plan["canonical_key"])
-    sessions = pd.read_json(csv.with_suffix(".json"), typ="series")["sessions"]
-    assert [s["status"] for s in sessions] == ["running"] * 3 + ["complete"]
-    assert sum(s["measured"] for s in sessions[-1:]) == NUM_SUBNETS - (len(kept) - 1)
+    sessions = json.loads(sidecar.read_text())["sessions"]
+    # the second run was killed before its session reached the sidecar
+    assert [s["status"] for s in sessions] == ["running", "running", "complete"]
+    assert sessions[-1]["measured"] == NUM_SUBNETS - 5 * GROUP
+    assert sessions[-1]["already_measured"] == 5 * GROUP
 
 
 @pytest.mark.slow

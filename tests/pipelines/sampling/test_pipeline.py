@@ -14,7 +14,7 @@ from ofa_latency_kedro.measurement.lookup_table import LatencyLookupTable
 from ofa_latency_kedro.pipelines.sampling import create_pipeline
 from ofa_latency_kedro.pipelines.sampling.nodes import plan_subnets
 from ofa_latency_kedro.search_space import Arch, get_space
-from tests.conftest import FAST_PROTOCOL
+from tests.helpers import FAST_PROTOCOL
 
 PARAMS = {
     "space": "compofa",

@@ -1,11 +1,12 @@
 """Measurement fanned out to a real local Ray cluster (started by the test on loopback, with
-a custom resource standing for a device, and stopped afterwards)."""
+a custom resource standing for a device, and stopped afterwards: that cluster alone)."""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import FAST_PROTOCOL, free_port, kedro, params_arg
+from tests.helpers import FAST_PROTOCOL, RayCluster, free_port, kedro, params_arg
 
 DEVICE = "test-box"
 #: The test cluster and its drivers share one token (Ray 2.59+ authenticates local clusters).
@@ -25,33 +26,13 @@ RAY_ENV = {
 }
 
 
-def ray_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **RAY_ENV}
-    ray = str(Path(sys.executable).with_name("ray"))
-    return subprocess.run(
-        [ray, *args], check=False, capture_output=True, text=True, env=env, timeout=180
-    )
-
-
 @pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory) -> Iterator[str]:
-    port = free_port()
-    started = ray_cli(
-        "start",
-        "--head",
-        "--node-ip-address=127.0.0.1",
-        f"--port={port}",
-        "--num-cpus=2",
-        f'--resources={{"hw:{DEVICE}": 1}}',
-        "--include-dashboard=false",
-        "--disable-usage-stats",
-        f"--temp-dir={tmp_path_factory.mktemp('ray')}",
-    )
-    assert started.returncode == 0, started.stdout + started.stderr
+def ray_cluster() -> Iterator[str]:
+    cluster = RayCluster.start(RAY_ENV, num_cpus=2, resources=f'{{"hw:{DEVICE}": 1}}')
     try:
-        yield f"127.0.0.1:{port}"
+        yield cluster.address
     finally:
-        ray_cli("stop", "--force")
+        cluster.stop()  # this cluster only: not `ray stop`, which stops every Ray on the machine
 
 
 def sampling_run(project: Path, params: str):
@@ -114,3 +95,54 @@ def test_an_unreachable_cluster_is_named(project_copy: Path):
     assert result.returncode != 0
     output = " ".join((result.stdout + result.stderr).split())
     assert f"cannot reach the Ray cluster at {address}" in output
+
+
+RAY_TASK = """
+import os, sys, ray
+ray.init(address=sys.argv[1], logging_level="WARNING")
+assert ray.get(ray.remote(lambda: os.getpid()).remote()) != os.getpid()
+"""
+
+
+def run_a_task(address: str) -> None:
+    env = {**os.environ, **RAY_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", RAY_TASK, address],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, f"no task ran on {address}:\n{done.stdout}\n{done.stderr}"
+
+
+def answers(address: str) -> bool:
+    host, port = address.split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_stopping_a_test_cluster_leaves_a_cluster_started_before_it_running():
+    """The tear-down of the fixture above ends its own cluster (workers included) and not
+    another one on the same machine."""
+    before = RayCluster.start(RAY_ENV, num_cpus=1)
+    try:
+        running = set(before.processes())  # GCS, raylet, agents, monitors
+        ours = RayCluster.start(RAY_ENV, num_cpus=1)
+        try:
+            run_a_task(ours.address)  # forks a worker, which leaves the raylet's process group
+        finally:
+            ours.stop()
+        assert ours.processes() == []
+        assert not answers(ours.address)
+        assert not ours.temp_dir.exists()
+        assert running <= set(before.processes())
+        run_a_task(before.address)
+    finally:
+        before.stop()
+    assert before.processes() == []

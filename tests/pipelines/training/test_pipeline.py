@@ -12,7 +12,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from ofa_latency_kedro.datasets import PredictorFolderDataset
 from ofa_latency_kedro.encoding import load_latency_csv, split_table
 from ofa_latency_kedro.pipelines.training import create_pipeline
-from tests.conftest import free_port
+from tests.helpers import free_port
 from tests.pipelines.runner import run_pipeline
 
 TRAINING = {
