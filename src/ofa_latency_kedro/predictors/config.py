@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ofa_latency_kedro.errors import ParameterError
+from ofa_latency_kedro.predictors.kinds import trainable_kinds
 from ofa_latency_kedro.settings_dict import from_settings
 
 
@@ -39,8 +40,6 @@ class TrainingConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        from ofa_latency_kedro.predictors.kinds import trainable_kinds  # noqa: PLC0415
-
         if self.kind not in trainable_kinds():
             raise ParameterError(
                 "kind", f"must be one of {', '.join(trainable_kinds())}, got {self.kind!r}"
