@@ -98,6 +98,7 @@ def test_chosen_datasets_are_the_only_ones_read(latency_folder: Path):
         ({"fractions": [0.5, 0.5]}, "'encoding.fractions' must be three non-negative numbers"),
         ({"fractions": [0.7, 0.2, 0.2]}, "summing to 1, got [0.7, 0.2, 0.2]"),
         ({"sed": 1}, "unknown parameter 'encoding.sed'; did you mean 'seed'?"),
+        ({"datasets": []}, "'encoding.datasets' names no dataset"),
     ],
 )
 def test_bad_parameters_are_named(latency_folder: Path, changes, message):

@@ -117,6 +117,7 @@ def test_an_empty_predictor_folder_says_to_train_first(device: Path, tmp_path: P
         ({"objective": "flops"}, "'nas.objective' must be one of 'accuracy', 'macs', 'auto'"),
         ({"verify_rounds": -1}, "'nas.verify_rounds' must be at least 0"),
         ({"verfy": False}, "unknown parameter 'nas.verfy'; did you mean 'verify'?"),
+        ({"predictors": []}, "'nas.predictors' names no predictor"),
     ],
 )
 def test_bad_parameters_are_named_before_any_search(device, tmp_path, changes, message):

@@ -39,6 +39,8 @@ class EncodingSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "datasets", names_or_all(self.datasets))
+        if not self.datasets:
+            raise ParameterError("datasets", "names no dataset; give all or dataset names")
         for name, known in (("on_bad_rows", ON_BAD_ROWS), ("split", SPLITS)):
             if getattr(self, name) not in known:
                 raise ParameterError(

@@ -38,6 +38,8 @@ class NasSettings(SearchSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "predictors", names_or_all(self.predictors))
+        if not self.predictors:
+            raise ParameterError("predictors", "names no predictor; give all or predictor names")
         if self.verify_rounds < 0:
             raise ParameterError("verify_rounds", f"must be at least 0, got {self.verify_rounds!r}")
 

@@ -4,11 +4,12 @@ measurement modules."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 
+from ofa_latency_kedro.datasets import LatencyFolder
 from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.measurement.campaign import SamplingTarget, measure_plan, summarize_dataset
 from ofa_latency_kedro.pipelines.sampling.settings import SamplingSettings
@@ -55,7 +56,7 @@ def resolve_sampling_target(sampling: dict[str, Any]) -> SamplingTarget:
 
 def measure_subnets(
     plan: pd.DataFrame,
-    measured_so_far: dict[str, Callable[[], pd.DataFrame]],
+    measured_so_far: LatencyFolder,
     target: SamplingTarget,
     sampling: dict[str, Any],
 ) -> Iterator[dict[str, Any]]:
@@ -75,9 +76,7 @@ def measure_subnets(
             yield {f"{target.name}.json": payload}
 
 
-def report_sampling(
-    raw_latency: dict[str, Callable[[], pd.DataFrame]], target: SamplingTarget
-) -> dict[str, Any]:
+def report_sampling(raw_latency: LatencyFolder, target: SamplingTarget) -> dict[str, Any]:
     """Log and return the figures of the dataset this run wrote."""
     frame = raw_latency[target.name]()
     report = summarize_dataset(frame, frame.attrs.get("sidecar"))
