@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from ofa_latency_kedro.encoding import HardwareRegistry
+from ofa_latency_kedro.errors import ParameterError
 from tests.helpers import PROJECT_ROOT
 
 
@@ -22,7 +23,7 @@ def test_the_project_registry_has_the_seed_devices():
 
 def test_unknown_values_are_refused_not_read_as_zero():
     registry = HardwareRegistry({"cpu": {"kind": "cpu", "memory_gb": 16}})
-    with pytest.raises(ValueError, match="'cpu' .* has no cuda_cores, bandwidth_gb_s"):
+    with pytest.raises(ParameterError, match="'hardware.cpu' has no cuda_cores, bandwidth_gb_s"):
         registry.seed_features(["cpu"])
     with pytest.raises(KeyError, match="unknown hardware 'gpu'"):
         registry.get("gpu")
@@ -39,9 +40,11 @@ def test_unknown_values_are_refused_not_read_as_zero():
     ],
 )
 def test_bad_entries_are_named(entries, fragment):
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ParameterError) as info:
         HardwareRegistry(entries)
+    assert info.value.parameter == "hardware.x"
     assert fragment in str(info.value)
+    assert "params:hardware (hardware.yml)" in str(info.value)
 
 
 def test_sampling_sidecars_add_devices_and_fill_unknowns_without_overriding():

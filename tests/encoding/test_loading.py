@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ofa_latency_kedro.encoding import LatencyDataError, dataset_name_parts, load_latency_csv
+from ofa_latency_kedro.measurement import LatencyLog
 from ofa_latency_kedro.search_space import ArchBatch, get_space
 
 HEADER = "child_arch,latency\n"
@@ -80,6 +81,19 @@ def test_sidecar_and_columns_say_hardware_space_and_width(tmp_path: Path):
         write(tmp_path / "other_ofa.csv", good_rows(2)), width_mult={"other": 1.2}
     )
     assert set(mapped["width_mult"]) == {1.2}
+
+
+@pytest.mark.parametrize(("text", "problem"), [("{", "not valid JSON"), ("[1]", "got list")])
+def test_a_broken_sidecar_is_named_as_the_sampling_log_names_it(tmp_path: Path, text, problem):
+    path = write(tmp_path / "box_ofa.csv", good_rows(2))
+    (tmp_path / "box_ofa.json").write_text(text)
+    with pytest.raises(LatencyDataError) as info:
+        load_latency_csv(path)
+    assert str(info.value).startswith(f"{tmp_path / 'box_ofa.json'}: sidecar")
+    assert problem in str(info.value)
+    with pytest.raises(LatencyDataError) as again:
+        LatencyLog(path).read_sidecar()
+    assert str(again.value) == str(info.value)
 
 
 def test_a_folder_is_every_csv_in_it(tmp_path: Path):

@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from ofa_latency_kedro.errors import OfaLatencyError, ParameterError
 from ofa_latency_kedro.measurement import (
     BACKENDS,
     BackendUnavailable,
+    LookupTableError,
     Protocol,
+    RayUnavailable,
     fold_batch_norms,
     get_backend,
     measure,
@@ -110,12 +113,12 @@ def test_cuda_backends_measure(archs, backend):
     assert frame.attrs["hardware"]["gpu"]["sms"] > 0
 
 
-def test_unknown_backend_and_misplaced_options():
-    with pytest.raises(ValueError, match="unknown backend 'tpu'; known backends: "):
+def test_unknown_backend_and_misplaced_options_name_the_argument():
+    with pytest.raises(ParameterError, match="'backend' names an unknown backend 'tpu'; known"):
         get_backend("tpu")
-    with pytest.raises(ValueError, match="lut_dir only applies to the 'lut' backend"):
+    with pytest.raises(ParameterError, match="'lut_dir' only applies to the 'lut' backend"):
         get_backend("torch-cpu", lut_dir="somewhere")
-    with pytest.raises(ValueError, match="the 'lut' backend needs lut_dir"):
+    with pytest.raises(ParameterError, match="'lut_dir' must be given for the 'lut' backend"):
         get_backend("lut")
     assert set(BACKENDS) == {
         "torch-cpu",
@@ -124,3 +127,18 @@ def test_unknown_backend_and_misplaced_options():
         "onnxruntime-cpu",
         "lut",
     }
+
+
+def test_measurement_errors_are_project_errors_with_their_builtin_base():
+    assert issubclass(BackendUnavailable, OfaLatencyError) and issubclass(
+        BackendUnavailable, RuntimeError
+    )
+    assert issubclass(RayUnavailable, OfaLatencyError) and issubclass(RayUnavailable, RuntimeError)
+    assert issubclass(LookupTableError, OfaLatencyError) and issubclass(
+        LookupTableError, ValueError
+    )
+
+
+def test_measure_names_an_unknown_protocol_argument(archs):
+    with pytest.raises(ParameterError, match="unknown parameter 'timed_runs'"):
+        measure(archs[:1], timed_runs=3)

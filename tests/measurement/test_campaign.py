@@ -7,13 +7,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.measurement.campaign import (
     SamplingTarget,
     check_resumable,
     measure_plan,
     summarize_dataset,
 )
+from ofa_latency_kedro.measurement.log import LatencyDataError
 from ofa_latency_kedro.measurement.protocol import Protocol
+from ofa_latency_kedro.pipelines.sampling.settings import SamplingSettings
 from ofa_latency_kedro.search_space import get_space
 
 
@@ -27,6 +30,10 @@ def lut_params(shared_dir: Path) -> dict:
     }
 
 
+def target_of(params: dict, space: str) -> SamplingTarget:
+    return SamplingTarget.from_settings(SamplingSettings.from_dict(params), space=space)
+
+
 def run(plan, existing, sidecar, target):
     rows, sidecars = [], []
     for kind, payload in measure_plan(plan, existing, sidecar, target, progress=False):
@@ -35,26 +42,32 @@ def run(plan, existing, sidecar, target):
 
 
 def test_target_names_the_dataset(lut_params):
-    target = SamplingTarget.from_params(lut_params, space="compofa")
+    target = target_of(lut_params, space="compofa")
     assert target.name == "note10_lookuptable_compofa"
     assert Path(target.lut_dir).is_absolute()
-    named = SamplingTarget.from_params({**lut_params, "hardware": "pixel8"}, space="ofa")
+    assert target.ray is None
+    named = target_of({**lut_params, "hardware": "pixel8"}, space="ofa")
     assert named.name == "pixel8_ofa"
-    with pytest.raises(ValueError, match="file-name-safe"):
-        SamplingTarget.from_params({**lut_params, "hardware": "a/b"}, space="ofa")
+    with pytest.raises(ParameterError, match="'sampling.hardware' must be a file-name-safe"):
+        target_of({**lut_params, "hardware": "a/b"}, space="ofa")
 
 
 def test_ray_needs_a_hardware_name(lut_params):
-    with pytest.raises(ValueError, match="must name the device when measuring on Ray"):
-        SamplingTarget.from_params({**lut_params, "ray": {"address": "auto"}}, space="ofa")
-    target = SamplingTarget.from_params(
-        {**lut_params, "hardware": "jetson", "ray": {"address": "auto"}}, space="ofa"
+    with pytest.raises(ParameterError, match="must name the device when measuring on Ray"):
+        target_of({**lut_params, "ray": {"address": "auto"}}, space="ofa")
+    target = target_of({**lut_params, "hardware": "jetson", "ray": {"address": "auto"}}, "ofa")
+    assert (target.ray.address, target.ray.resource, target.ray.num_cpus) == (
+        "auto",
+        "hw:jetson",
+        1.0,
     )
-    assert target.ray.resource == "hw:jetson"
+    chosen = {"address": "auto", "resource": "phone", "num_cpus": 2}
+    target = target_of({**lut_params, "hardware": "jetson", "ray": chosen}, "ofa")
+    assert (target.ray.resource, target.ray.num_cpus) == ("phone", 2.0)
 
 
 def test_measure_plan_skips_what_is_there_and_keeps_sessions(lut_params):
-    target = SamplingTarget.from_params(lut_params, space="compofa")
+    target = target_of(lut_params, space="compofa")
     plan = get_space("compofa", width_mult=1.2).sample_distinct(10, seed=0)
     rows, sidecars = run(plan[:6], None, None, target)
     assert len(rows) == 6
@@ -71,13 +84,13 @@ def test_measure_plan_skips_what_is_there_and_keeps_sessions(lut_params):
 
 
 def test_mixed_protocols_are_refused(lut_params):
-    target = SamplingTarget.from_params(lut_params, space="ofa")
+    target = target_of(lut_params, space="ofa")
     sidecar = {
         "backend": "torch-cpu",
         "width_mult": 1.0,
         "protocol": {**Protocol().to_dict(), "batch_size": 64},
     }
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(LatencyDataError) as info:
         check_resumable(sidecar, target, Protocol(), 1.2)
     message = str(info.value)
     assert "dataset 'note10_lookuptable_ofa' was measured with backend 'torch-cpu'" in message

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ofa_latency_kedro.measurement.log import LATENCY_COLUMNS, LatencyLog, row_key
+from ofa_latency_kedro.measurement.log import (
+    LATENCY_COLUMNS,
+    LatencyDataError,
+    LatencyLog,
+    read_sidecar,
+    row_key,
+)
 from ofa_latency_kedro.search_space import get_space
 
 
@@ -92,10 +98,14 @@ def test_sidecar_round_trip_and_bad_json(tmp_path: Path):
     assert log.read_sidecar() is None
     log.write_sidecar({"backend": "torch-cpu", "sessions": []})
     assert log.read_sidecar() == {"backend": "torch-cpu", "sessions": []}
+    assert read_sidecar(tmp_path / "hw_ofa.csv") == log.read_sidecar()
     assert not list(tmp_path.glob(".*tmp"))
     (tmp_path / "hw_ofa.json").write_text("{")
-    with pytest.raises(ValueError, match="hw_ofa.json is not valid JSON"):
+    with pytest.raises(LatencyDataError, match=r"hw_ofa\.json: sidecar is not valid JSON"):
         log.read_sidecar()
+    (tmp_path / "hw_ofa.json").write_text("[1, 2]")
+    with pytest.raises(LatencyDataError, match="sidecar must be a JSON object, got list"):
+        read_sidecar(tmp_path / "hw_ofa.csv")
 
 
 def test_a_bad_arch_in_the_file_is_named_with_its_line(tmp_path: Path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.measurement.protocol import (
     Protocol,
     Timing,
@@ -24,20 +25,27 @@ def test_defaults_and_resolution():
 @pytest.mark.parametrize(
     ("values", "fragment"),
     [
-        ({"batch_size": 0}, "'batch_size' must be an integer >= 1"),
-        ({"rounds": 1.5}, "'rounds' must be an integer"),
-        ({"warmup_runs": -1}, "'warmup_runs' must be an integer >= 0"),
-        ({"threads": 0}, "'threads' must be a positive integer or null"),
-        ({"statistic": "p99"}, "'statistic' must be one of median, min, mean"),
-        ({"reference": "yes"}, "'reference' must be true, false or null"),
-        ({"reference_ms": -3.0}, "'reference_ms' must be a positive number"),
-        ({"timed_runs": 30}, "unknown protocol field(s) timed_runs"),
+        ({"batch_size": 0}, "'protocol.batch_size' must be an integer >= 1"),
+        ({"rounds": 1.5}, "'protocol.rounds' must be an integer, got 1.5"),
+        ({"warmup_runs": -1}, "'protocol.warmup_runs' must be an integer >= 0"),
+        ({"threads": 0}, "'protocol.threads' must be a positive integer or null"),
+        ({"statistic": "p99"}, "'protocol.statistic' must be one of 'median', 'min', 'mean'"),
+        ({"reference": "yes"}, "'protocol.reference' must be true or false or null"),
+        ({"reference_ms": -3.0}, "'protocol.reference_ms' must be a positive number"),
+        ({"timed_runs": 30}, "unknown parameter 'protocol.timed_runs'"),
     ],
 )
 def test_bad_protocols_name_the_field(values, fragment):
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ParameterError) as info:
         Protocol.from_dict(values)
     assert fragment in str(info.value)
+
+
+def test_a_protocol_built_directly_is_checked_too():
+    with pytest.raises(ParameterError, match="'statistic' must be one of median, min, mean"):
+        Protocol(statistic="p99")
+    with pytest.raises(ParameterError, match="'sampling.protocol.rounds' must be an integer >= 1"):
+        Protocol.from_dict({"rounds": 0}, "sampling.protocol")
 
 
 def test_timing_statistics_and_spread():

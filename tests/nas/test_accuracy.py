@@ -10,12 +10,15 @@ import pytest
 import torch
 
 from ofa_latency_kedro.datasets import AccuracyPredictorDataset
+from ofa_latency_kedro.errors import OfaLatencyError
 from ofa_latency_kedro.nas import (
     AccuracyPredictor,
     AccuracyPredictorUnavailable,
     ensure_accuracy_predictor,
     load_accuracy_predictor,
 )
+from ofa_latency_kedro.predictors import PredictorError
+from ofa_latency_kedro.predictors.models import SeedMLP
 from ofa_latency_kedro.search_space import Arch, ArchBatch, get_space
 
 UNREACHABLE = "http://127.0.0.1:9/acc_predictor.pth"  # the discard port: refused at once
@@ -57,11 +60,27 @@ def test_download_goes_to_the_catalog_path(tmp_path: Path, shared_dir: Path):
     assert isinstance(predictor, AccuracyPredictor) and dataset.exists()
 
 
-def test_a_file_that_is_not_the_predictor_is_named(tmp_path: Path):
+def test_a_file_that_is_not_the_predictor_is_a_predictor_error(tmp_path: Path):
     wrong = tmp_path / "acc_predictor.pth"
     torch.save({"weight": torch.zeros(3)}, wrong)
-    with pytest.raises(ValueError, match=r"acc_predictor\.pth is not OFA's accuracy predictor"):
+    with pytest.raises(PredictorError, match=r"acc_predictor\.pth is not OFA's accuracy predictor"):
+        AccuracyPredictor.load(wrong)
+    torch.save(SeedMLP(in_features=64).state_dict(), wrong)
+    with pytest.raises(PredictorError, match=r"\(128-400-400-400-1\): its MLP is 64-400-...-1"):
+        AccuracyPredictor.load(wrong)
+    torch.save(torch.zeros(3), wrong)
+    with pytest.raises(PredictorError, match="holds a Tensor, not a state dict"):
         AccuracyPredictor.load(wrong)
     wrong.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="is not a loadable accuracy predictor"):
+    with pytest.raises(PredictorError, match="is not a loadable accuracy predictor"):
         AccuracyPredictor.load(wrong)
+
+
+def test_the_predictor_is_the_seed_mlp_with_ofas_weights(accuracy_predictor, shared_dir: Path):
+    assert isinstance(accuracy_predictor.model, SeedMLP)
+    state = torch.load(
+        shared_dir / "seed_data" / "acc_predictor.pth", map_location="cpu", weights_only=True
+    )
+    assert torch.equal(accuracy_predictor.model.model[6].bias, state["6.bias"])
+    assert issubclass(AccuracyPredictorUnavailable, OfaLatencyError)
+    assert issubclass(AccuracyPredictorUnavailable, RuntimeError)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from ofa_latency_kedro.encoding import load_latency_csv
+from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.nas import AccuracyPredictorUnavailable, run_nas
 from ofa_latency_kedro.nas.evolution import PredictionCache
 from ofa_latency_kedro.nas.search import RESULT_COLUMNS, auto_budgets
@@ -45,10 +46,38 @@ def test_an_infeasible_budget_is_marked_not_searched_forever(rtx_predictor, accu
     assert ok["status"] == "ok" and ok["predicted_latency_ms"] <= 20
 
 
-@pytest.mark.parametrize("budgets", [[], [0], [-3], [float("nan")]])
+@pytest.mark.parametrize("budgets", [[], [0], [-3], [float("nan")], "[5, -1]"])
 def test_budgets_must_be_positive(rtx_predictor, budgets):
-    with pytest.raises(ValueError, match="positive numbers of ms"):
+    with pytest.raises(ParameterError, match="'constraints_ms' must be positive numbers of ms"):
         run_nas(rtx_predictor, None, budgets, objective="macs", **FAST)
+
+
+def test_budgets_may_be_one_number_or_yaml_text(rtx_predictor):
+    one = run_nas(rtx_predictor, None, 20, objective="macs", **FAST)
+    text = run_nas(rtx_predictor, None, constraints_ms="[20]", objective="macs", **FAST)
+    assert one["budget_ms"].tolist() == text["budget_ms"].tolist() == [20.0]
+    with pytest.raises(ParameterError, match="must be a list of milliseconds or 'auto'"):
+        run_nas(rtx_predictor, None, "fast", objective="macs", **FAST)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"population_size": 1}, "'population_size' must be at least 2, got 1"),
+        ({"mutate_prob": 1.5}, "'mutate_prob' must be in [0, 1], got 1.5"),
+        ({"generations": "many"}, "'generations' must be an integer, got 'many'"),
+        (
+            {"populaton_size": 10},
+            "unknown parameter 'populaton_size'; did you mean 'population_size'",
+        ),
+        ({"space": "resnet"}, "'space' is not usable: unknown search space 'resnet'"),
+        ({"resolutions": "all"}, "'resolutions' is not usable: unknown resolution set 'all'"),
+    ],
+)
+def test_bad_search_arguments_are_named(rtx_predictor, arguments, message):
+    with pytest.raises(ParameterError) as info:
+        run_nas(rtx_predictor, None, [20], objective="macs", **{**FAST, **arguments})
+    assert message in str(info.value)
 
 
 def test_objective_is_recorded_and_auto_falls_back_with_a_warning(rtx_predictor, caplog):
@@ -59,7 +88,7 @@ def test_objective_is_recorded_and_auto_falls_back_with_a_warning(rtx_predictor,
     assert results["predicted_accuracy"].isna().all() and results["macs"].iloc[0] > 0
     with pytest.raises(AccuracyPredictorUnavailable, match="acc_predictor.pth"):
         run_nas(rtx_predictor, None, [20], objective="accuracy", **FAST)
-    with pytest.raises(ValueError, match="nas.objective must be one of"):
+    with pytest.raises(ParameterError, match="'objective' must be one of 'accuracy', 'macs'"):
         run_nas(rtx_predictor, None, [20], objective="flops", **FAST)
 
 
@@ -116,7 +145,7 @@ def test_resolutions_stay_inside_the_predictors_trained_range(trained_predictor,
         )
     assert "Searching resolutions" in caplog.text
     assert results["resolution"].between(160, 224).all()
-    with pytest.raises(ValueError, match="none of the search space's"):
+    with pytest.raises(ParameterError, match="'resolutions' leaves nothing to search: .*none of"):
         run_nas(trained_predictor, None, [12], objective="macs", resolutions=[128, 132], **FAST)
 
 
@@ -125,5 +154,5 @@ def test_auto_budgets_are_quartiles_of_the_training_latencies(trained_predictor,
     assert budgets == sorted(budgets) and len(budgets) == 3
     results = run_nas(trained_predictor, None, "auto", objective="macs", **FAST)
     assert results["budget_ms"].tolist() == budgets
-    with pytest.raises(ValueError, match="give them as a list of milliseconds"):
+    with pytest.raises(ParameterError, match="'constraints_ms' is auto, but .* list of millisec"):
         auto_budgets(rtx_predictor)

@@ -6,7 +6,11 @@ from ofa_latency_kedro.datasets.accuracy_predictor import (
 )
 from ofa_latency_kedro.datasets.atomic_files import AtomicCSVDataset, AtomicParquetDataset
 from ofa_latency_kedro.datasets.json_dataset import AtomicJSONDataset
-from ofa_latency_kedro.datasets.latency_folder import LatencyFile, LatencyFolderDataset
+from ofa_latency_kedro.datasets.latency_folder import (
+    LatencyFile,
+    LatencyFolder,
+    LatencyFolderDataset,
+)
 from ofa_latency_kedro.datasets.predictor_folder import PredictorFolder, PredictorFolderDataset
 
 __all__ = [
@@ -16,6 +20,7 @@ __all__ = [
     "AtomicJSONDataset",
     "AtomicParquetDataset",
     "LatencyFile",
+    "LatencyFolder",
     "LatencyFolderDataset",
     "PredictorFolder",
     "PredictorFolderDataset",

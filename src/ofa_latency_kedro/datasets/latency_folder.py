@@ -1,15 +1,16 @@
-"""The folder of latency CSVs (``data/01_raw/latency``), one file per (hardware, space).
+"""The folder of latency CSVs (the catalog's ``raw_latency``), one file per (hardware, space).
 
-Loading gives ``{name: LatencyFile}``, like Kedro's ``PartitionedDataset`` gives load
-functions: calling one reads the file as written (for resuming a measurement), its ``path``
-lets `load_latency_csv` validate it. Saving *appends*: ``{"<name>.csv": rows}`` adds rows whose subnets
+Loading gives a `LatencyFolder`, a mapping ``{name: LatencyFile}`` like the load functions of
+Kedro's ``PartitionedDataset``: calling one reads the file as written (for resuming a
+measurement), its ``path`` lets `load_latency_csv` validate it, and the folder's own ``path``
+names it in messages. Saving *appends*: ``{"<name>.csv": rows}`` adds rows whose subnets
 are not in the file yet and ``{"<name>.json": sidecar}`` replaces the sidecar atomically, which
 lets a generator node flush every measured row the moment it exists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
-from ofa_latency_kedro.measurement.log import LatencyLog
+from ofa_latency_kedro.measurement.log import LatencyLog, read_sidecar
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class LatencyFile:
 
     def sidecar(self) -> dict[str, Any] | None:
         """The JSON sidecar (how and where the file was measured), without reading the rows."""
-        return LatencyLog(self.path).read_sidecar()
+        return read_sidecar(self.path)
 
     def __call__(self) -> pd.DataFrame:
         log = LatencyLog(self.path)
@@ -39,7 +40,30 @@ class LatencyFile:
         return frame
 
 
-class LatencyFolderDataset(AbstractDataset[dict[str, LatencyFile], Mapping[str, Any]]):
+class LatencyFolder(Mapping[str, LatencyFile]):
+    """The latency CSVs of a folder by dataset name (``<hardware>_<space>``); ``path`` is the
+    folder, for messages."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        files = sorted(path.glob("*.csv")) if path.is_dir() else []
+        self._files = {file.stem: LatencyFile(file) for file in files}
+
+    def __getitem__(self, name: str) -> LatencyFile:
+        return self._files[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def describe(self) -> str:
+        """``<path> holds a, b`` (or nothing)."""
+        return f"{self.path} holds {', '.join(self) or 'nothing'}"
+
+
+class LatencyFolderDataset(AbstractDataset[LatencyFolder, Mapping[str, Any]]):
     def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
         self._path = Path(path)
         self._logs: dict[str, LatencyLog] = {}
@@ -50,10 +74,8 @@ class LatencyFolderDataset(AbstractDataset[dict[str, LatencyFile], Mapping[str, 
             self._logs[name] = LatencyLog(self._path / f"{name}.csv")
         return self._logs[name]
 
-    def load(self) -> dict[str, LatencyFile]:
-        if not self._path.is_dir():
-            return {}
-        return {path.stem: LatencyFile(path) for path in sorted(self._path.glob("*.csv"))}
+    def load(self) -> LatencyFolder:
+        return LatencyFolder(self._path)
 
     def save(self, data: Mapping[str, Any]) -> None:
         for filename, value in data.items():

@@ -147,10 +147,6 @@ class Encoder:
         object.__setattr__(self, "parts", parts)
         object.__setattr__(self, "resolutions", tuple(int(r) for r in self.resolutions))
 
-    @property
-    def needs_hardware(self) -> bool:
-        return "seed131" in self.parts
-
     def dimension(self) -> int:
         return self.encode(ArchBatch.from_archs([_PROBE_ARCH]), np.zeros((1, 3))).shape[1]
 

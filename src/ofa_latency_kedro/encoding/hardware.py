@@ -1,17 +1,17 @@
-"""The hardware registry (``conf/base/hardware.yml``): what is known about each device a
-dataset comes from. Unknown values are None and stay None: a feature that needs one says so
-instead of reading it as 0."""
+"""The hardware registry (the parameter ``hardware``, read from ``hardware.yml``): what is
+known about each device a dataset comes from. Unknown values are None and stay None: a
+feature that needs one says so instead of reading it as 0. A bad entry is a `ParameterError`
+naming ``hardware.<name>``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from ofa_latency_kedro.encoding.encoders import SEED_HARDWARE_FEATURES
+from ofa_latency_kedro.errors import ParameterError
 
 #: The numbers a registry entry may give (None when unknown).
 NUMERIC_FIELDS = (
@@ -25,6 +25,8 @@ NUMERIC_FIELDS = (
 )
 HARDWARE_FIELDS = ("kind", "description", *NUMERIC_FIELDS, "backend", "width_mult")
 KINDS = ("cpu", "gpu", "mobile", "lut")
+#: What a registry built from the project's parameters says it comes from.
+PARAMETER_SOURCE = "params:hardware (hardware.yml)"
 
 
 class HardwareRegistry:
@@ -33,33 +35,29 @@ class HardwareRegistry:
     def __init__(
         self,
         entries: Mapping[str, Mapping[str, Any]] | None = None,
-        source: str = "hardware registry",
+        source: str = PARAMETER_SOURCE,
     ) -> None:
         self.source = source
         self.entries: dict[str, dict[str, Any]] = {}
         for name, entry in (entries or {}).items():
             if not isinstance(entry, Mapping):
-                raise ValueError(f"{source}: entry {name!r} must be a mapping of fields")
+                raise ParameterError(
+                    f"hardware.{name}", f"must be a mapping of fields, got {entry!r} ({source})"
+                )
             unknown = sorted(set(entry) - set(HARDWARE_FIELDS))
             if unknown:
-                raise ValueError(
-                    f"{source}: entry {name!r} has unknown field(s) {', '.join(unknown)}; "
-                    f"known: {', '.join(HARDWARE_FIELDS)}"
+                raise ParameterError(
+                    f"hardware.{name}",
+                    f"has unknown field(s) {', '.join(unknown)}; known: "
+                    f"{', '.join(HARDWARE_FIELDS)} ({source})",
                 )
             kind = entry.get("kind")
             if kind is not None and kind not in KINDS:
-                raise ValueError(
-                    f"{source}: entry {name!r} has kind {kind!r}; use one of {', '.join(KINDS)}"
+                raise ParameterError(
+                    f"hardware.{name}",
+                    f"has kind {kind!r}; use one of {', '.join(KINDS)} ({source})",
                 )
             self.entries[str(name)] = {field: entry.get(field) for field in HARDWARE_FIELDS}
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> HardwareRegistry:
-        path = Path(path)
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{path}: expected a mapping of hardware names to descriptors")
-        return cls(data, source=str(path))
 
     def __contains__(self, name: object) -> bool:
         return name in self.entries
@@ -96,9 +94,10 @@ class HardwareRegistry:
             entry = self.get(name)
             missing = [f for f in SEED_HARDWARE_FEATURES if entry.get(f) is None]
             if missing:
-                raise ValueError(
-                    f"hardware {name!r} in {self.source} has no {', '.join(missing)}: the seed's "
-                    "hardware features need all of cuda_cores, memory_gb and bandwidth_gb_s"
+                raise ParameterError(
+                    f"hardware.{name}",
+                    f"has no {', '.join(missing)} in {self.source}: the seed's hardware "
+                    "features need all of cuda_cores, memory_gb and bandwidth_gb_s",
                 )
             table[name] = [float(entry[f]) for f in SEED_HARDWARE_FEATURES]
         return np.array([table[name] for name in names], dtype=np.float32).reshape(len(names), 3)

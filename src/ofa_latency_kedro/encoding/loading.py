@@ -5,13 +5,14 @@ A latency CSV needs the columns ``child_arch`` (the seed's dict literal, or JSON
 and space come from the row's columns, else the JSON sidecar, else the file name
 (``<hardware>_<space>.csv``, the seed's names included). Repeated measurements of one
 canonical subnet are merged (median latency, ``repeats`` counted) unless asked not to.
+`LatencyDataError` (defined beside the latency-file format, in `measurement.log`) is the
+error of every file, row and sidecar that cannot be used.
 """
 
 from __future__ import annotations
 
 import csv
 import functools
-import json
 import logging
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -22,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ofa_latency_kedro.errors import ParameterError
+from ofa_latency_kedro.measurement.log import LatencyDataError, read_sidecar
 from ofa_latency_kedro.search_space import Arch, ArchBatch, ArchError, SearchSpace, get_space
 from ofa_latency_kedro.search_space.spaces import SPACE_ALIASES, SPACE_NAMES
 
@@ -41,30 +44,6 @@ MAX_LINE_BYTES = 1 << 20
 ON_BAD_ROWS = ("raise", "skip")
 _SPACE_SUFFIXES = sorted([*SPACE_NAMES, *SPACE_ALIASES], key=len, reverse=True)
 _SKIP_EXAMPLES = 20
-
-
-class LatencyDataError(ValueError):
-    """A latency file, or a row of one, that cannot be used; names file, line and field."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        path: Path | str | None = None,
-        line: int | None = None,
-        field: str | None = None,
-    ) -> None:
-        where = ", ".join(
-            part
-            for part in (
-                str(path) if path is not None else None,
-                f"line {line}" if line is not None else None,
-                f"field '{field}'" if field is not None else None,
-            )
-            if part
-        )
-        super().__init__(f"{where}: {message}" if where else message)
-        self.path, self.line, self.field = path, line, field
 
 
 def dataset_name_parts(stem: str) -> tuple[str, str | None]:
@@ -156,17 +135,6 @@ def _number(
     return value
 
 
-def _read_sidecar(path: Path) -> dict[str, Any]:
-    sidecar = path.with_suffix(".json")
-    if not sidecar.exists():
-        return {}
-    try:
-        data = json.loads(sidecar.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LatencyDataError(f"sidecar is not valid JSON: {exc}", path=sidecar) from None
-    return data if isinstance(data, dict) else {}
-
-
 def read_latency_file(
     path: str | Path,
     *,
@@ -177,14 +145,14 @@ def read_latency_file(
 ) -> tuple[pd.DataFrame, FileReport]:
     """Validated rows of one latency CSV (not merged), with a report of what was skipped."""
     if on_bad_rows not in ON_BAD_ROWS:
-        raise ValueError(
-            f"on_bad_rows must be one of {', '.join(ON_BAD_ROWS)}, got {on_bad_rows!r}"
+        raise ParameterError(
+            "on_bad_rows", f"must be one of {', '.join(ON_BAD_ROWS)}, got {on_bad_rows!r}"
         )
     path = Path(path)
     if not path.is_file():
         raise LatencyDataError("no such file", path=path)
     report = FileReport(path=str(path))
-    sidecar = _read_sidecar(path)
+    sidecar = read_sidecar(path) or {}
     name_hardware, name_space = dataset_name_parts(path.stem)
     file_hardware = hardware or sidecar.get("hardware") or name_hardware
     file_space = space or sidecar.get("space") or name_space

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ofa_latency_kedro.errors import OfaLatencyError, ParameterError
 from ofa_latency_kedro.measurement.hardware import cpu_model, detect_hardware, gpu_descriptor, slug
 from ofa_latency_kedro.measurement.lookup_table import LatencyLookupTable
 from ofa_latency_kedro.measurement.protocol import REFERENCE_ARCH, Protocol, Timing
@@ -32,7 +33,11 @@ from ofa_latency_kedro.search_space import Arch, build_subnet
 logger = logging.getLogger(__name__)
 
 
-class BackendUnavailable(RuntimeError):
+#: The backend `measure` and the sampling pipeline use when none is named.
+DEFAULT_BACKEND = "torch-cpu"
+
+
+class BackendUnavailable(OfaLatencyError, RuntimeError):
     """The backend cannot run here (no CUDA device, a missing package); says which."""
 
 
@@ -412,9 +417,10 @@ class LookupTableBackend(Backend):
     def __init__(self, protocol: Protocol, lut_dir: str | Path | None = None) -> None:
         super().__init__(protocol)
         if lut_dir is None:
-            raise ValueError(
-                "the 'lut' backend needs lut_dir: a folder of OFA '<resolution>_lookup_table.yaml' "
-                "files, e.g. ../shared/seed_data/latency_table@note10"
+            raise ParameterError(
+                "lut_dir",
+                "must be given for the 'lut' backend: a folder of OFA "
+                "'<resolution>_lookup_table.yaml' files, e.g. ../shared/seed_data/latency_table@note10",
             )
         self.table = LatencyLookupTable.from_dir(lut_dir)
         self._warned_width = False
@@ -464,7 +470,9 @@ def get_backend(
 ) -> Backend:
     """A ready backend by name; `BackendUnavailable` says why one cannot run here."""
     if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; known backends: {', '.join(BACKENDS)}")
+        raise ParameterError(
+            "backend", f"names an unknown backend {name!r}; known backends: {', '.join(BACKENDS)}"
+        )
     cls = BACKENDS[name]
     reason = cls.unavailable_reason()
     if reason is not None:
@@ -473,5 +481,5 @@ def get_backend(
     if cls is LookupTableBackend:
         return LookupTableBackend(protocol, lut_dir=lut_dir)
     if lut_dir is not None:
-        raise ValueError(f"lut_dir only applies to the 'lut' backend, not '{name}'")
+        raise ParameterError("lut_dir", f"only applies to the 'lut' backend, not '{name}'")
     return cls(protocol)

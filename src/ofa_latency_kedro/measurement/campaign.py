@@ -9,16 +9,19 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ofa_latency_kedro.measurement.backends import get_backend
-from ofa_latency_kedro.measurement.log import row_key
+from ofa_latency_kedro.measurement.log import LatencyDataError, row_key
 from ofa_latency_kedro.measurement.measurers import LocalMeasurer, RayMeasurer
 from ofa_latency_kedro.measurement.protocol import Protocol
 from ofa_latency_kedro.measurement.session import utc_now
 from ofa_latency_kedro.search_space import Arch
+
+if TYPE_CHECKING:
+    from ofa_latency_kedro.pipelines.sampling.settings import SamplingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +40,13 @@ VALUE_FIELDS = (
 
 
 @dataclass(frozen=True)
-class RaySettings:
+class RayPlacement:
+    """Where measurement tasks run on Ray: the cluster at ``address``, the node that offers
+    ``resource``, ``num_cpus`` CPUs reserved there per task."""
+
     address: str
     resource: str
-    num_cpus: float = 1
+    num_cpus: float
 
 
 @dataclass(frozen=True)
@@ -53,39 +59,30 @@ class SamplingTarget:
     backend: str
     protocol: Protocol
     lut_dir: str | None = None
-    ray: RaySettings | None = None
+    ray: RayPlacement | None = None
 
     @property
     def name(self) -> str:
         return f"{self.hardware}_{self.space}"
 
     @classmethod
-    def from_params(cls, params: dict[str, Any], space: str) -> SamplingTarget:
-        """Read the ``sampling`` parameters; ``hardware: auto`` names this machine's device."""
-        backend = params.get("backend", "torch-cpu")
-        protocol = Protocol.from_dict(params.get("protocol"))
-        lut_dir = params.get("lut_dir")
-        lut_dir = None if lut_dir is None else str(Path(lut_dir).resolve())
-        ray_params = params.get("ray") or {}
-        hardware = params.get("hardware", "auto")
+    def from_settings(cls, settings: SamplingSettings, space: str) -> SamplingTarget:
+        """The target of checked ``sampling`` settings: ``hardware: auto`` names this
+        machine's device, ``lut_dir`` becomes absolute (Ray tasks read it elsewhere) and the
+        Ray resource defaults to ``hw:<hardware>``."""
+        lut_dir = None if settings.lut_dir is None else str(Path(settings.lut_dir).resolve())
+        hardware = settings.hardware
+        if hardware == "auto":
+            backend = get_backend(settings.backend, settings.protocol, lut_dir=lut_dir)
+            hardware = backend.default_hardware_name()
         ray = None
-        if ray_params.get("address"):
-            if hardware in (None, "auto"):
-                raise ValueError(
-                    "sampling.hardware must name the device when measuring on Ray "
-                    "(sampling.ray.address is set): tasks go to the node that offers the "
-                    "resource 'hw:<hardware>'"
-                )
-            ray = RaySettings(
-                address=str(ray_params["address"]),
-                resource=ray_params.get("resource") or f"hw:{hardware}",
-                num_cpus=float(ray_params.get("num_cpus", 1)),
+        if settings.ray.address:
+            ray = RayPlacement(
+                address=settings.ray.address,
+                resource=settings.ray.resource or f"hw:{hardware}",
+                num_cpus=settings.ray.num_cpus,
             )
-        if hardware in (None, "auto"):
-            hardware = get_backend(backend, protocol, lut_dir=lut_dir).default_hardware_name()
-        if not isinstance(hardware, str) or not hardware or "/" in hardware:
-            raise ValueError(f"sampling.hardware must be a file-name-safe name, got {hardware!r}")
-        return cls(hardware, space, backend, protocol, lut_dir, ray)
+        return cls(hardware, space, settings.backend, settings.protocol, lut_dir, ray)
 
     def measurer(self, protocol: Protocol | None = None) -> LocalMeasurer | RayMeasurer:
         protocol = protocol or self.protocol
@@ -118,7 +115,7 @@ def check_resumable(
         if field in stored and stored[field] != current[field]:
             problems.append(f"protocol.{field} {stored[field]!r} (now {current[field]!r})")
     if problems:
-        raise ValueError(
+        raise LatencyDataError(
             f"dataset '{target.name}' was measured with {'; '.join(problems)}. Rows measured "
             "differently must not share a file: keep the earlier settings, or give this run "
             "another sampling.hardware name"

@@ -3,7 +3,9 @@ so an interrupted run loses nothing and a re-run skips what is already there.
 
 Each row is written with a single ``write`` and fsynced. A kill during that write leaves a last
 line without its newline; readers drop it with a warning, and the next append cuts it off
-before writing.
+before writing. `read_sidecar` is the one reader of sidecars (the encoding pipeline's
+validated loading uses it too); `LatencyDataError` is the error of a latency file or sidecar
+that cannot be used.
 """
 
 from __future__ import annotations
@@ -21,9 +23,53 @@ import pandas as pd
 
 from ofa_latency_kedro import pause
 from ofa_latency_kedro.atomic import atomic_write_json
+from ofa_latency_kedro.errors import OfaLatencyError
 from ofa_latency_kedro.search_space import Arch, ArchError
 
 logger = logging.getLogger(__name__)
+
+
+class LatencyDataError(OfaLatencyError, ValueError):
+    """A latency file, a row of one, or its sidecar that cannot be used; names file, line and
+    field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        where = ", ".join(
+            part
+            for part in (
+                str(path) if path is not None else None,
+                f"line {line}" if line is not None else None,
+                f"field '{field}'" if field is not None else None,
+            )
+            if part
+        )
+        super().__init__(f"{where}: {message}" if where else message)
+        self.path, self.line, self.field = path, line, field
+
+
+def read_sidecar(csv_path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The JSON sidecar of a latency CSV (``<name>.json`` beside it), or None when there is
+    none; `LatencyDataError` names a sidecar that is not a JSON object."""
+    path = Path(csv_path).with_suffix(".json")
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LatencyDataError(f"sidecar is not valid JSON: {exc}", path=path) from None
+    if not isinstance(data, dict):
+        raise LatencyDataError(
+            f"sidecar must be a JSON object, got {type(data).__name__}", path=path
+        )
+    return data
+
 
 #: The latency-CSV columns this project writes, in order (readers need only the first two).
 LATENCY_COLUMNS = (
@@ -114,12 +160,7 @@ class LatencyLog:
         return self._keys
 
     def read_sidecar(self) -> dict[str, Any] | None:
-        if not self.sidecar_path.exists():
-            return None
-        try:
-            return json.loads(self.sidecar_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{self.sidecar_path} is not valid JSON: {exc}") from None
+        return read_sidecar(self.path)
 
     # -- writing ------------------------------------------------------------------------------
     def _repair_tail(self) -> None:

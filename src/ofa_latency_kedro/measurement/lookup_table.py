@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from ofa_latency_kedro.errors import OfaLatencyError
 from ofa_latency_kedro.search_space import Arch, block_specs
 from ofa_latency_kedro.search_space.constants import NUM_CLASSES, WIDTH_CHOICES
 from ofa_latency_kedro.search_space.network import SupernetWidths, conv_output_size
@@ -22,7 +23,7 @@ _TABLE_NAME = re.compile(r"^(\d+)_lookup_table\.ya?ml$")
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class LookupTableError(ValueError):
+class LookupTableError(OfaLatencyError, ValueError):
     """A lookup table that is missing, malformed, or lacks an entry a subnet needs."""
 
 

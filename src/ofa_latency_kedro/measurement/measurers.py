@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from ofa_latency_kedro.measurement.backends import Backend, get_backend
+from ofa_latency_kedro.errors import OfaLatencyError, ParameterError
+from ofa_latency_kedro.measurement.backends import DEFAULT_BACKEND, Backend, get_backend
 from ofa_latency_kedro.measurement.protocol import Protocol
 from ofa_latency_kedro.measurement.session import (
     iter_measured_groups,
@@ -32,7 +33,7 @@ from ofa_latency_kedro.search_space import Arch, ArchLike
 logger = logging.getLogger(__name__)
 
 
-class RayUnavailable(RuntimeError):
+class RayUnavailable(OfaLatencyError, RuntimeError):
     """The Ray cluster cannot be reached or cannot run the tasks asked of it."""
 
 
@@ -153,7 +154,7 @@ class RayMeasurer:
         address: str,
         resource: str,
         lut_dir: str | Path | None = None,
-        num_cpus: float = 1,
+        num_cpus: float,
         connect_timeout_s: float = 10.0,
     ) -> None:
         self.backend = backend
@@ -224,9 +225,10 @@ class RayMeasurer:
         return {**started["descriptor"], "ray_address": self.address, "ray_resource": self.resource}
 
     def default_hardware_name(self) -> str:
-        raise ValueError(
-            "with Ray, name the hardware (sampling.hardware): its node offers the resource "
-            f"'{self.resource}' and the dataset is named after it"
+        raise ParameterError(
+            "hardware",
+            f"must name the device with Ray: its node offers the resource '{self.resource}' "
+            "and the dataset is named after it",
         )
 
     def _submit(self, archs: Sequence[Arch], hardware: str, space: str | None) -> list[Any]:
@@ -281,7 +283,7 @@ class RayMeasurer:
 
 def measure(
     archs: Iterable[ArchLike],
-    backend: str = "torch-cpu",
+    backend: str = DEFAULT_BACKEND,
     *,
     hardware: str | None = None,
     space: str | None = None,
@@ -292,12 +294,12 @@ def measure(
 ) -> pd.DataFrame:
     """Measure subnets on this machine and return rows in the latency-CSV format.
 
-    ``protocol`` takes the fields of `Protocol` (batch_size, warmup_runs, timed_runs, threads,
-    fold_bn, repeat_probe). The frame's ``attrs`` carry the hardware descriptor, the protocol,
+    ``protocol`` takes the fields of `Protocol` (batch_size, warmup_runs, rounds,
+    runs_per_round, threads, fold_bn, statistic, reference, repeat_probe, ...). The frame's ``attrs`` carry the hardware descriptor, the protocol,
     the repeat probe's noise figures and the throughput.
     """
     parsed = [Arch.parse(a, width_mult=width_mult) for a in archs]
-    settings = Protocol.from_dict(protocol)
+    settings = Protocol.from_dict(protocol, "")
     started = time.perf_counter()
     with LocalMeasurer(backend, settings, lut_dir=lut_dir) as measurer:
         descriptor = measurer.start()

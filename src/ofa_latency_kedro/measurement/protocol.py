@@ -5,17 +5,20 @@ the host), which moves every plain timing of a subnet by up to 20%. With ``refer
 protocol pairs every timed pass of a subnet with a pass of one fixed reference subnet just
 before it, and reports the subnet's time relative to the reference's, scaled by the
 reference's latency measured once per dataset (``reference_ms``): a slowdown that lasts longer
-than two passes cancels out. ``benchmarks/measurement_noise.py`` measures the effect.
+than two passes cancels out. ``benchmarks/sampling_benchmark.py`` measures the effect (plain
+and paired figures from the same timed passes; its table is in ``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.settings_dict import from_settings
 
 STATISTICS = ("median", "min", "mean")
@@ -35,20 +38,25 @@ def available_cpus() -> int:
 
 @dataclass(frozen=True)
 class Protocol:
-    """How subnets are timed.
+    """How subnets are timed (``sampling.protocol``; a dataset's sidecar keeps it).
 
-    Every subnet is built with random weights, in inference mode, BatchNorm folded into the
-    convolutions (``fold_bn``) or kept in eval mode, and fed one fixed input of its own
-    resolution and ``batch_size``. After ``warmup_runs`` untimed passes it is timed in
-    ``rounds`` rounds of ``runs_per_round`` passes; the rounds of ``interleave`` subnets take
-    turns. ``latency`` is the ``statistic`` of those passes, reported with their 10th and 90th
-    percentiles. ``reference`` (None: on for CPU backends) pairs each pass with one of
-    `REFERENCE_ARCH` and reports ``time / reference time * reference_ms``; ``reference_ms``
-    is measured at the start of a dataset and kept with it. ``threads`` is the intra-op
-    thread count (None: every CPU the process may use; 1, the default, is the most
-    repeatable on shared machines and matches single-core mobile deployment).
-    ``repeat_probe`` subnets are measured again at the end of a run, so that every run
-    reports its own noise.
+    Every subnet is built with random weights, in inference mode, and fed one fixed input of
+    its own resolution, drawn with ``input_seed``:
+
+    - ``batch_size``: images per forward pass.
+    - ``warmup_runs``: untimed passes per subnet before timing.
+    - ``rounds`` x ``runs_per_round``: the timed passes; the rounds of ``interleave``
+      subnets take turns (and those subnets' rows are written together).
+    - ``threads``: intra-op threads (None: every CPU the process may use; 1, the default, is
+      the most repeatable on shared machines and matches single-core mobile deployment).
+    - ``fold_bn``: fold BatchNorm into the convolutions (else BatchNorm runs in eval mode).
+    - ``statistic``: ``median``, ``min`` or ``mean`` of the timed passes is ``latency``,
+      reported with the passes' 10th and 90th percentiles.
+    - ``reference`` (None: on for CPU backends): pair each pass with one of `REFERENCE_ARCH`
+      and report ``time / reference time * reference_ms``; ``reference_ms`` (None: measured
+      at the start of a dataset) is kept with the dataset.
+    - ``repeat_probe``: subnets measured again at the end of a run, so that every run
+      reports its own noise.
     """
 
     batch_size: int = 1
@@ -58,7 +66,7 @@ class Protocol:
     interleave: int = 8
     threads: int | None = 1
     fold_bn: bool = True
-    statistic: str = "median"
+    statistic: Literal[STATISTICS] = "median"
     reference: bool | None = None
     reference_ms: float | None = None
     repeat_probe: int = 5
@@ -76,37 +84,36 @@ class Protocol:
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(
-                    f"protocol field '{name}' must be an integer >= {minimum}, got {value!r}"
-                )
+                raise ParameterError(name, f"must be an integer >= {minimum}, got {value!r}")
         if self.threads is not None and (
             isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
         ):
-            raise ValueError(
-                f"protocol field 'threads' must be a positive integer or null, got {self.threads!r}"
+            raise ParameterError(
+                "threads", f"must be a positive integer or null, got {self.threads!r}"
             )
         if self.reference not in (None, True, False):
-            raise ValueError(
-                f"protocol field 'reference' must be true, false or null, got {self.reference!r}"
+            raise ParameterError(
+                "reference", f"must be true, false or null, got {self.reference!r}"
             )
         if self.reference_ms is not None and (
             isinstance(self.reference_ms, bool)
             or not isinstance(self.reference_ms, (int, float))
             or not self.reference_ms > 0
         ):
-            raise ValueError(
-                f"protocol field 'reference_ms' must be a positive number or null, "
-                f"got {self.reference_ms!r}"
+            raise ParameterError(
+                "reference_ms", f"must be a positive number or null, got {self.reference_ms!r}"
             )
         if self.statistic not in STATISTICS:
-            raise ValueError(
-                f"protocol field 'statistic' must be one of {', '.join(STATISTICS)}, "
-                f"got {self.statistic!r}"
+            raise ParameterError(
+                "statistic", f"must be one of {', '.join(STATISTICS)}, got {self.statistic!r}"
             )
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any] | None) -> Protocol:
-        return from_settings(cls, values, "protocol")
+    def from_dict(
+        cls, values: Mapping[str, Any] | Protocol | None, what: str = "protocol"
+    ) -> Protocol:
+        """The protocol of a settings dict; ``what`` names it in errors (``sampling.protocol``)."""
+        return from_settings(cls, values, what)
 
     @property
     def resolved_threads(self) -> int:
@@ -135,7 +142,7 @@ class Timing:
     def from_samples(
         cls,
         samples_ms: np.ndarray,
-        statistic: str = "median",
+        statistic: Literal[STATISTICS] = "median",
         reference_samples_ms: np.ndarray | None = None,
         reference_ms: float | None = None,
     ) -> Timing:
@@ -180,7 +187,7 @@ def summarize(samples_ms: np.ndarray, statistic: str) -> float:
         return float(values.min())
     if statistic == "mean":
         return float(values.mean())
-    raise ValueError(f"unknown statistic {statistic!r}; use one of {', '.join(STATISTICS)}")
+    raise ParameterError("statistic", f"must be one of {', '.join(STATISTICS)}, got {statistic!r}")
 
 
 def relative_differences(first: np.ndarray, second: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from ofa_latency_kedro.nas.accuracy import (
     load_accuracy_predictor,
 )
 from ofa_latency_kedro.nas.evolution import EvolutionSettings
-from ofa_latency_kedro.nas.search import OBJECTIVES, run_nas
+from ofa_latency_kedro.nas.search import OBJECTIVES, SearchSettings, run_nas
 from ofa_latency_kedro.nas.verify import verify_results
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "AccuracyPredictor",
     "AccuracyPredictorUnavailable",
     "EvolutionSettings",
+    "SearchSettings",
     "ensure_accuracy_predictor",
     "load_accuracy_predictor",
     "run_nas",

@@ -2,6 +2,10 @@
 encoding that answers top-1 accuracy (a fraction) for OFA-MobileNetV3 subnets.
 
 It was trained for OFA's width-1.2 supernet; for other widths its figure is a ranking proxy.
+Its network is the seed's MLP (`SeedMLP`, which reads OFA's state-dict layout). A file that
+is missing and cannot be downloaded is `AccuracyPredictorUnavailable` (``nas.objective:
+auto`` then falls back to MACs); a file that is there but is not this predictor is a
+`PredictorError`, as for a bad latency-predictor file.
 """
 
 from __future__ import annotations
@@ -9,15 +13,17 @@ from __future__ import annotations
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from ofa_latency_kedro.atomic import atomic_write_bytes
 from ofa_latency_kedro.encoding.encoders import seed128
+from ofa_latency_kedro.errors import OfaLatencyError
+from ofa_latency_kedro.predictors.metadata import PredictorError
+from ofa_latency_kedro.predictors.models import SeedMLP
 from ofa_latency_kedro.search_space import ArchBatch, ArchLike
 
 logger = logging.getLogger(__name__)
@@ -25,16 +31,18 @@ logger = logging.getLogger(__name__)
 #: Where OFA's own tutorial downloads the predictor from.
 ACC_PREDICTOR_URL = "https://raw.githubusercontent.com/han-cai/files/master/ofa/acc_predictor.pth"
 _CHUNK = 65_536
+#: OFA's accuracy predictor: the ``seed128`` encoding in, three hidden layers of 400 units.
+IN_FEATURES, HIDDEN = 128, 400
 
 
-class AccuracyPredictorUnavailable(RuntimeError):
+class AccuracyPredictorUnavailable(OfaLatencyError, RuntimeError):
     """The accuracy predictor is neither on disk nor downloadable; says where to put it."""
 
 
 class AccuracyPredictor:
     """OFA's accuracy predictor, batched: ``predict(archs)`` gives top-1 accuracy (0..1)."""
 
-    def __init__(self, model: nn.Sequential, source: str) -> None:
+    def __init__(self, model: SeedMLP, source: str) -> None:
         self.model = model.eval()
         self.source = source
 
@@ -46,21 +54,17 @@ class AccuracyPredictor:
         except FileNotFoundError:
             raise AccuracyPredictorUnavailable(f"{path}: no such file") from None
         except Exception as exc:
-            raise ValueError(f"{path} is not a loadable accuracy predictor: {exc}") from None
-        model = nn.Sequential(
-            nn.Linear(128, 400),
-            nn.ReLU(),
-            nn.Linear(400, 400),
-            nn.ReLU(),
-            nn.Linear(400, 400),
-            nn.ReLU(),
-            nn.Linear(400, 1),
-        )
+            raise PredictorError(f"{path} is not a loadable accuracy predictor: {exc}") from None
         try:
-            model.load_state_dict(state, strict=True)
-        except (RuntimeError, AttributeError, TypeError) as exc:
-            raise ValueError(
-                f"{path} is not OFA's accuracy predictor (128-400-400-400-1): {exc}"
+            if not isinstance(state, Mapping):
+                raise ValueError(f"it holds a {type(state).__name__}, not a state dict")
+            model = SeedMLP.from_state(state)
+            if (model.in_features, model.hidden) != (IN_FEATURES, HIDDEN):
+                raise ValueError(f"its MLP is {model.in_features}-{model.hidden}-...-1")
+        except ValueError as exc:
+            raise PredictorError(
+                f"{path} is not OFA's accuracy predictor "
+                f"({IN_FEATURES}-{HIDDEN}-{HIDDEN}-{HIDDEN}-1): {exc}"
             ) from None
         return cls(model, str(path))
 
@@ -70,7 +74,7 @@ class AccuracyPredictor:
         with torch.inference_mode():
             for start in range(0, len(batch), _CHUNK):
                 features = torch.from_numpy(seed128(batch[start : start + _CHUNK]))
-                out[start : start + _CHUNK] = self.model(features).squeeze(-1).double().numpy()
+                out[start : start + _CHUNK] = self.model(features).double().numpy()
         return out
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.search_space import ArchBatch, SearchSpace
 from ofa_latency_kedro.search_space.constants import (
     COMPOFA_EXPAND_FOR_DEPTH,
@@ -35,14 +36,17 @@ Scorer = Callable[[ArchBatch], np.ndarray]
 
 @dataclass(frozen=True)
 class EvolutionSettings:
-    """OFA's defaults: population 100, 500 generations, the best 25% as parents, half of the
-    children by mutation (each gene redrawn with probability 0.1), half by crossover.
+    """Regularized evolution, with OFA's defaults: ``population_size`` subnets per budget
+    evolved for ``generations``; each generation keeps the best ``parent_ratio`` of them as
+    parents and breeds the rest, ``mutation_ratio`` by mutation (each gene redrawn with
+    probability ``mutate_prob``) and the others by crossover; ``seed`` makes it repeatable.
 
     Each child slot draws ``oversample`` candidates at once (their latencies predicted in the
     same call); with ``prefer_headroom`` the feasible candidate using most of the budget is
-    kept, since a subnet that leaves latency unused rarely wins. Parents are distinct
-    subnets. Together these make the search as good as OFA's on average and steadier
-    (`benchmarks/nas_benchmark.py`)."""
+    kept, since a subnet that leaves latency unused rarely wins. A slot still empty after
+    ``max_rounds`` draws takes a subnet already within the budget (a parent, or the space's
+    smallest subnet). Parents are distinct subnets. Together these make
+    the search as good as OFA's on average and steadier (`benchmarks/nas_benchmark.py`)."""
 
     population_size: int = 100
     generations: int = 500
@@ -55,12 +59,21 @@ class EvolutionSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.population_size < 2 or self.generations < 0:
-            raise ValueError("population_size must be at least 2 and generations at least 0")
-        if not 0 < self.parent_ratio <= 1 or not 0 <= self.mutation_ratio <= 1:
-            raise ValueError("parent_ratio must be in (0, 1] and mutation_ratio in [0, 1]")
-        if not 0 <= self.mutate_prob <= 1 or self.oversample < 1 or self.max_rounds < 1:
-            raise ValueError("mutate_prob must be in [0, 1]; oversample and max_rounds at least 1")
+        for name, minimum in (
+            ("population_size", 2),
+            ("generations", 0),
+            ("oversample", 1),
+            ("max_rounds", 1),
+        ):
+            if getattr(self, name) < minimum:
+                raise ParameterError(
+                    name, f"must be at least {minimum}, got {getattr(self, name)!r}"
+                )
+        if not 0 < self.parent_ratio <= 1:
+            raise ParameterError("parent_ratio", f"must be in (0, 1], got {self.parent_ratio!r}")
+        for name in ("mutation_ratio", "mutate_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ParameterError(name, f"must be in [0, 1], got {getattr(self, name)!r}")
 
     @property
     def parents(self) -> int:

@@ -4,24 +4,31 @@
 maximises multiply-accumulates under the budget, a documented proxy for accuracy when the
 predictor cannot be had; ``auto`` uses the accuracy predictor when one is given, else falls
 back to ``macs`` with a warning. The objective used is a column of every result.
+`SearchSettings` holds every setting of a search and its default (the nas pipeline's
+``params:nas`` extends it); `run_nas` checks its arguments with it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import yaml
 
+from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.nas.accuracy import AccuracyPredictor, AccuracyPredictorUnavailable
 from ofa_latency_kedro.nas.evolution import EvolutionSettings, PredictionCache, evolve
 from ofa_latency_kedro.predictors import LatencyPredictor
 from ofa_latency_kedro.progress import progress_bar
 from ofa_latency_kedro.search_space import ArchBatch, cost_table, get_space
 from ofa_latency_kedro.search_space.network import block_cost_table
+from ofa_latency_kedro.settings_dict import from_settings
 
 logger = logging.getLogger(__name__)
 
@@ -53,19 +60,88 @@ RESULT_COLUMNS = (
 )
 
 
+def _budgets(value: str | float | Sequence[float]) -> str | tuple[float, ...]:
+    """``auto``, or the budgets as positive numbers of ms; a text other than ``auto`` is read
+    as YAML (``"[12, 18]"``, as ``--params`` may pass it)."""
+    if isinstance(value, str) and value.strip() != "auto":
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            pass
+    if isinstance(value, str) and value.strip() == "auto":
+        return "auto"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    ):
+        raise ParameterError(
+            "constraints_ms", f"must be a list of milliseconds or 'auto', got {value!r}"
+        )
+    budgets = tuple(float(v) for v in value)
+    if not budgets or not all(math.isfinite(b) and b > 0 for b in budgets):
+        raise ParameterError(
+            "constraints_ms", f"must be positive numbers of ms, got {list(budgets)}"
+        )
+    return budgets
+
+
+@dataclass(frozen=True)
+class SearchSettings(EvolutionSettings):
+    """A search under latency budgets: the `EvolutionSettings` and
+
+    - ``constraints_ms``: the budgets in ms (a list, one number, or such YAML text), or
+      ``auto``: the 25th, 50th and 75th percentile of each predictor's training latencies.
+    - ``objective``: ``accuracy`` (OFA's accuracy predictor, required), ``macs`` (a proxy:
+      the most MACs under the budget) or ``auto`` (accuracy when a predictor is given).
+    - ``space``: None searches each predictor's own space; else ``ofa``, ``compofa`` or
+      ``compofa-elastic``.
+    - ``resolutions``: ``seed``, ``ofa`` or a list, kept within the resolutions each
+      predictor was trained at.
+    """
+
+    constraints_ms: str | float | tuple[float, ...] = "auto"
+    objective: Literal[OBJECTIVES] = "auto"
+    space: str | None = None
+    resolutions: str | tuple[int, ...] = "seed"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "constraints_ms", _budgets(self.constraints_ms))
+        if self.objective not in OBJECTIVES:
+            raise ParameterError(
+                "objective", f"must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"
+            )
+        checks = [("resolutions", {"name": "ofa", "resolutions": self.resolutions})]
+        if self.space is not None:
+            checks.insert(0, ("space", {"name": self.space}))
+        for name, arguments in checks:
+            try:
+                get_space(**arguments)
+            except ValueError as exc:
+                raise ParameterError(name, f"is not usable: {exc}") from None
+
+    def search_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of `run_nas` these settings stand for."""
+        return {f.name: getattr(self, f.name) for f in fields(SearchSettings)}
+
+
 def resolve_objective(objective: str, accuracy_predictor: AccuracyPredictor | None) -> str:
     """The objective a search will use; ``auto`` without an accuracy predictor falls back to
     ``macs`` with a warning, ``accuracy`` without one is an error."""
     if objective not in OBJECTIVES:
-        raise ValueError(f"nas.objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+        raise ParameterError(
+            "objective", f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}"
+        )
     if objective == "macs":
         return "macs"
     if accuracy_predictor is not None:
         return "accuracy"
     if objective == "accuracy":
         raise AccuracyPredictorUnavailable(
-            "nas.objective is 'accuracy' but no accuracy predictor was given; put OFA's "
-            "acc_predictor.pth at data/06_models/acc_predictor.pth, or use nas.objective: macs"
+            "the objective is 'accuracy' but no accuracy predictor was given: load OFA's "
+            "acc_predictor.pth (`load_accuracy_predictor`, or the catalog's accuracy_predictor "
+            "entry), or search with objective macs"
         )
     logger.warning(
         "No accuracy predictor: searching with objective 'macs' (maximise MACs under the "
@@ -82,9 +158,10 @@ def auto_budgets(predictor: LatencyPredictor) -> list[float]:
     """Budgets at the 25th, 50th and 75th percentile of the predictor's training latencies."""
     spread = predictor.metadata.latency_ms or {}
     if not all(k in spread for k in ("p25", "median", "p75")):
-        raise ValueError(
-            f"{predictor!r} does not record its training latencies, so nas.constraints_ms: auto "
-            "cannot choose budgets; give them as a list of milliseconds"
+        raise ParameterError(
+            "constraints_ms",
+            f"is auto, but {predictor!r} does not record its training latencies to choose "
+            "budgets from; give them as a list of milliseconds",
         )
     return [round(float(spread[k]), 1) for k in ("p25", "median", "p75")]
 
@@ -97,9 +174,10 @@ def _search_space(predictor: LatencyPredictor, space: str | None, resolutions: s
     if trained is not None:
         inside = [r for r in searched.resolutions if trained[0] <= r <= trained[-1]]
         if not inside:
-            raise ValueError(
-                f"{predictor!r} was trained at resolutions {trained[0]}..{trained[-1]}, none of "
-                f"the search space's {searched.resolutions}"
+            raise ParameterError(
+                "resolutions",
+                f"leaves nothing to search: {predictor!r} was trained at resolutions "
+                f"{trained[0]}..{trained[-1]}, none of the search space's {searched.resolutions}",
             )
         if len(inside) < len(searched.resolutions):
             logger.warning(
@@ -116,20 +194,20 @@ def _search_space(predictor: LatencyPredictor, space: str | None, resolutions: s
 def run_nas(
     latency_predictors: LatencyPredictor | Mapping[str, LatencyPredictor],
     accuracy_predictor: AccuracyPredictor | None = None,
-    constraints_ms: Sequence[float] | str = "auto",
+    constraints_ms: Sequence[float] | float | str = SearchSettings.constraints_ms,
     *,
-    space: str | None = None,
-    objective: str = "auto",
-    resolutions: str | Sequence[int] = "seed",
-    population_size: int = 100,
-    generations: int = 500,
-    parent_ratio: float = 0.25,
-    mutation_ratio: float = 0.5,
-    mutate_prob: float = 0.1,
-    seed: int = 0,
+    space: str | None = SearchSettings.space,
+    objective: str = SearchSettings.objective,
+    resolutions: str | Sequence[int] = SearchSettings.resolutions,
     progress: bool | None = None,
+    **evolution: Any,
 ) -> pd.DataFrame:
     """Regularized evolution per latency budget for every latency predictor.
+
+    The arguments are the fields of `SearchSettings` (their defaults are its defaults);
+    ``evolution`` takes the `EvolutionSettings` (``population_size``, ``generations``,
+    ``parent_ratio``, ``mutation_ratio``, ``mutate_prob``, ``seed``, ...), and a `ParameterError`
+    names an argument that is unknown or out of range.
 
     One row per (predictor, budget): the winner's predicted accuracy (NaN under the ``macs``
     objective), predicted latency, MACs, parameters, resolution and arch (the seed's dict
@@ -138,33 +216,33 @@ def run_nas(
     final population (latency, fitness) for plots. ``progress``: a bar over generations
     with rate and ETA (None: only on a terminal).
     """
+    settings = from_settings(
+        SearchSettings,
+        {
+            "constraints_ms": constraints_ms,
+            "space": space,
+            "objective": objective,
+            "resolutions": resolutions,
+            **evolution,
+        },
+    )
     if isinstance(latency_predictors, LatencyPredictor):
         latency_predictors = {
             f"{latency_predictors.hardware}_{latency_predictors.space}": latency_predictors
         }
-    used = resolve_objective(objective, accuracy_predictor)
-    settings = EvolutionSettings(
-        population_size=population_size,
-        generations=generations,
-        parent_ratio=parent_ratio,
-        mutation_ratio=mutation_ratio,
-        mutate_prob=mutate_prob,
-        seed=seed,
-    )
+    used = resolve_objective(settings.objective, accuracy_predictor)
     fitness_fn = accuracy_predictor.predict if used == "accuracy" else macs_millions
     rows, populations = [], {}
     for name, predictor in latency_predictors.items():
         budgets = (
             auto_budgets(predictor)
-            if constraints_ms == "auto"
-            else [float(b) for b in constraints_ms]
+            if settings.constraints_ms == "auto"
+            else list(settings.constraints_ms)
         )
-        if not budgets or any(not np.isfinite(b) or b <= 0 for b in budgets):
-            raise ValueError(f"latency budgets must be positive numbers of ms, got {budgets}")
-        searched = _search_space(predictor, space, resolutions)
+        searched = _search_space(predictor, settings.space, settings.resolutions)
         started = time.perf_counter()
         description = f"search {name} ({len(budgets)} budgets)"
-        with progress_bar(generations, description, progress, unit="generation") as bar:
+        with progress_bar(settings.generations, description, progress, unit="generation") as bar:
             results = evolve(
                 searched,
                 budgets,
@@ -183,9 +261,9 @@ def run_nas(
                 "objective": used,
                 "status": result.status,
                 "search_seconds": seconds / len(results),
-                "population_size": population_size,
-                "generations": generations,
-                "seed": seed,
+                "population_size": settings.population_size,
+                "generations": settings.generations,
+                "seed": settings.seed,
                 "message": result.message,
             }
             if result.status == "ok":
@@ -224,8 +302,8 @@ def run_nas(
             name,
             seconds,
             seconds / len(budgets),
-            population_size,
-            generations,
+            settings.population_size,
+            settings.generations,
         )
     frame = pd.DataFrame(rows).reindex(columns=list(RESULT_COLUMNS))
     frame.attrs["populations"] = populations

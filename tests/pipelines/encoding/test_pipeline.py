@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from ofa_latency_kedro.datasets import LatencyFolderDataset
+from ofa_latency_kedro.encoding import LatencyDataError
+from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.pipelines.encoding import create_pipeline
 from tests.helpers import PROJECT_ROOT
 
@@ -33,8 +36,9 @@ def latency_folder(tmp_path: Path, shared_dir: Path) -> Path:
     return tmp_path
 
 
-def run(folder: Path, encoding: dict) -> DataCatalog:
-    hardware = yaml.safe_load((PROJECT_ROOT / "conf/base/hardware.yml").read_text())["hardware"]
+def run(folder: Path, encoding: dict, hardware: dict | None = None) -> DataCatalog:
+    if hardware is None:
+        hardware = yaml.safe_load((PROJECT_ROOT / "conf/base/hardware.yml").read_text())["hardware"]
     catalog = DataCatalog(
         {
             "raw_latency": LatencyFolderDataset(str(folder)),
@@ -71,7 +75,38 @@ def test_the_seed_split_can_be_asked_for(latency_folder: Path):
 
 
 def test_unknown_datasets_and_an_empty_folder_are_named(tmp_path: Path, latency_folder: Path):
-    with pytest.raises(Exception, match="encoding.datasets names nope_ofa"):
+    with pytest.raises(ParameterError, match="'encoding.datasets' names nope_ofa, which") as info:
         run(latency_folder, {**ENCODING, "datasets": ["nope_ofa"]})
-    with pytest.raises(Exception, match="no latency datasets in data/01_raw/latency"):
-        run(tmp_path / "empty", ENCODING)
+    assert str(latency_folder) in str(info.value)
+    empty = tmp_path / "empty"
+    with pytest.raises(LatencyDataError, match=re.escape(f"no latency datasets in {empty}: run")):
+        run(empty, ENCODING)
+
+
+def test_chosen_datasets_are_the_only_ones_read(latency_folder: Path):
+    report = run(latency_folder, {"datasets": "Intel_Xeon_CPU_fixedkernelcompofa"}).load(
+        "encoding_report"
+    )
+    assert [d["hardware"] for d in report["datasets"]] == ["Intel_Xeon_CPU"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"on_bad_rows": "ignore"}, "'encoding.on_bad_rows' must be one of 'raise', 'skip'"),
+        ({"split": "random"}, "'encoding.split' must be one of 'seed', 'key'"),
+        ({"fractions": [0.5, 0.5]}, "'encoding.fractions' must be three non-negative numbers"),
+        ({"fractions": [0.7, 0.2, 0.2]}, "summing to 1, got [0.7, 0.2, 0.2]"),
+        ({"sed": 1}, "unknown parameter 'encoding.sed'; did you mean 'seed'?"),
+        ({"datasets": []}, "'encoding.datasets' names no dataset"),
+    ],
+)
+def test_bad_parameters_are_named(latency_folder: Path, changes, message):
+    with pytest.raises(ParameterError) as info:
+        run(latency_folder, {**ENCODING, **changes})
+    assert message in str(info.value)
+
+
+def test_a_bad_hardware_entry_is_named_by_its_parameter(latency_folder: Path):
+    with pytest.raises(ParameterError, match="'hardware.box' has kind 'tpu'"):
+        run(latency_folder, ENCODING, hardware={"box": {"kind": "tpu"}})

@@ -50,6 +50,6 @@ def test_bad_budgets_are_named(trained_project: Path):
         trained_project, "run", "--pipelines", "nas", "--params", "nas.constraints_ms=fast"
     )
     assert result.returncode != 0
-    assert "nas.constraints_ms must be a list of milliseconds or 'auto'" in (
+    assert "parameter 'nas.constraints_ms' must be a list of milliseconds or 'auto'" in (
         result.stdout + result.stderr
     )

@@ -8,7 +8,6 @@ import mlflow
 import pandas as pd
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
-from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import CSVDataset
 from matplotlib.figure import Figure
 
@@ -17,9 +16,12 @@ from ofa_latency_kedro.datasets import (
     LatencyFolderDataset,
     PredictorFolderDataset,
 )
+from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.nas import AccuracyPredictorUnavailable
 from ofa_latency_kedro.pipelines.nas import create_pipeline
+from ofa_latency_kedro.predictors import PredictorError
 from ofa_latency_kedro.search_space import Arch, build_subnet, net_config
+from tests.pipelines.runner import run_pipeline
 
 NAS = {
     "predictors": "all",
@@ -50,8 +52,7 @@ def run(device: Path, nas: dict, accuracy_path: Path, out: Path) -> DataCatalog:
             "nas_pareto_plot": MemoryDataset(),
         }
     )
-    SequentialRunner().run(create_pipeline(), catalog)
-    return catalog
+    return run_pipeline(create_pipeline(), catalog)
 
 
 def test_search_verify_and_export(device: Path, tmp_path: Path):
@@ -93,5 +94,38 @@ def test_accuracy_objective_without_the_predictor_stops_with_where_to_put_it(
 
 
 def test_unknown_predictor_names_what_is_there(device: Path, tmp_path: Path):
-    with pytest.raises(ValueError, match="holds note10_ofa"):
+    with pytest.raises(
+        ParameterError, match="'nas.predictors' names jetson_ofa, which .*predictors"
+    ):
         run(device, {**NAS, "predictors": ["jetson_ofa"]}, device / "acc_predictor.pth", tmp_path)
+    with pytest.raises(ParameterError, match=r"\(it holds note10_ofa\)"):
+        run(device, {**NAS, "predictors": ["jetson_ofa"]}, device / "acc_predictor.pth", tmp_path)
+
+
+def test_an_empty_predictor_folder_says_to_train_first(device: Path, tmp_path: Path):
+    empty = tmp_path / "empty"
+    (empty / "predictors").mkdir(parents=True)
+    with pytest.raises(PredictorError, match=r"predictors holds nothing \(run the training"):
+        run(empty, NAS, device / "acc_predictor.pth", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"constraints_ms": "fast"}, "'nas.constraints_ms' must be a list of milliseconds"),
+        ({"generations": -1}, "'nas.generations' must be at least 0, got -1"),
+        ({"objective": "flops"}, "'nas.objective' must be one of 'accuracy', 'macs', 'auto'"),
+        ({"verify_rounds": -1}, "'nas.verify_rounds' must be at least 0"),
+        ({"verfy": False}, "unknown parameter 'nas.verfy'; did you mean 'verify'?"),
+        ({"predictors": []}, "'nas.predictors' names no predictor"),
+    ],
+)
+def test_bad_parameters_are_named_before_any_search(device, tmp_path, changes, message):
+    with pytest.raises(ParameterError) as info:
+        run(device, {**NAS, **changes}, device / "acc_predictor.pth", tmp_path)
+    assert message in str(info.value)
+
+
+def test_a_budget_out_of_the_predictors_reach_names_the_parameter(device, tmp_path):
+    with pytest.raises(ParameterError, match="'nas.resolutions' leaves nothing to search"):
+        run(device, {**NAS, "resolutions": [128]}, device / "acc_predictor.pth", tmp_path)

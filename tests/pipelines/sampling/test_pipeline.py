@@ -10,9 +10,12 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from ofa_latency_kedro.datasets import LatencyFolderDataset
+from ofa_latency_kedro.errors import ParameterError
+from ofa_latency_kedro.measurement import Protocol
 from ofa_latency_kedro.measurement.lookup_table import LatencyLookupTable
 from ofa_latency_kedro.pipelines.sampling import create_pipeline
 from ofa_latency_kedro.pipelines.sampling.nodes import plan_subnets
+from ofa_latency_kedro.pipelines.sampling.settings import SamplingSettings
 from ofa_latency_kedro.search_space import Arch, get_space
 from tests.helpers import FAST_PROTOCOL
 
@@ -72,11 +75,42 @@ def test_plan_with_wider_network_and_ofa_resolutions():
     assert plan["resolution"].isin(range(128, 225, 4)).all()
 
 
-def test_bad_parameters_name_the_problem():
-    with pytest.raises(ValueError, match="unknown search space 'resnet'"):
-        plan_subnets({**PARAMS, "space": "resnet"})
-    with pytest.raises(ValueError, match="has only 1215"):
-        plan_subnets({**PARAMS, "num_subnets": 5000})
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"space": "resnet"}, "'sampling.space' is not usable: unknown search space 'resnet'"),
+        ({"num_subnets": 5000}, "'sampling.num_subnets' asks for 5000 distinct subnets, but"),
+        ({"num_subnets": 0}, "'sampling.num_subnets' must be at least 1, got 0"),
+        ({"num_subnets": "abc"}, "'sampling.num_subnets' must be an integer, got 'abc'"),
+        ({"num_subnet": 5}, "unknown parameter 'sampling.num_subnet'; did you mean 'num_subnets'"),
+        ({"resolutions": [161]}, "'sampling.resolutions' is not usable: resolutions [161]"),
+        ({"width_mult": 1.1}, "'sampling.width_mult' is not usable: width_mult 1.1"),
+        ({"backend": "tpu"}, "'sampling.backend' must be one of 'torch-cpu'"),
+        ({"backend": "lut"}, "'sampling.lut_dir' must be given for the 'lut' backend"),
+        ({"lut_dir": "tables"}, "'sampling.lut_dir' only applies to the 'lut' backend"),
+        ({"protocol": {"rounds": 0}}, "'sampling.protocol.rounds' must be an integer >= 1"),
+        ({"ray": {"num_cpus": 0}}, "'sampling.ray.num_cpus' must be positive, got 0.0"),
+        ({"ray": {"adress": "auto"}}, "unknown parameter 'sampling.ray.adress'"),
+    ],
+)
+def test_bad_parameters_are_named(changes, message):
+    with pytest.raises(ParameterError) as info:
+        plan_subnets({**PARAMS, **changes})
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("count", [-5, 0])
+def test_no_subnets_to_measure_stops_before_anything_is_written(tmp_path: Path, count: int):
+    with pytest.raises(ParameterError, match="'sampling.num_subnets' must be at least 1"):
+        run_pipeline({**PARAMS, "num_subnets": count}, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_defaults_are_the_settings_classes():
+    settings = SamplingSettings.from_dict({})
+    assert settings == SamplingSettings()
+    assert settings.protocol == Protocol() and settings.ray.address is None
+    assert (settings.hardware, settings.backend, settings.space) == ("auto", "torch-cpu", "ofa")
 
 
 def test_lookup_table_dataset_is_written_reported_and_extended(

@@ -7,40 +7,35 @@ from typing import Any
 
 import pandas as pd
 
-from ofa_latency_kedro.datasets import LatencyFile
+from ofa_latency_kedro.datasets import LatencyFolder
 from ofa_latency_kedro.encoding import (
     HardwareRegistry,
+    LatencyDataError,
     leaked_subnets,
     load_latency_csv,
     split_table,
 )
+from ofa_latency_kedro.pipelines.common import select_datasets
+from ofa_latency_kedro.pipelines.encoding.settings import EncodingSettings
 
 logger = logging.getLogger(__name__)
 
 
-def _selected(files: dict[str, LatencyFile], wanted: str | list[str]) -> list[LatencyFile]:
-    if wanted in (None, "all"):
-        return list(files.values())
-    missing = sorted(set(wanted) - set(files))
-    if missing:
-        raise ValueError(
-            f"encoding.datasets names {', '.join(missing)}, which data/01_raw/latency does not hold "
-            f"(it holds {', '.join(sorted(files)) or 'nothing'})"
-        )
-    return [files[name] for name in wanted]
-
-
 def build_model_input(
-    raw_latency: dict[str, LatencyFile], encoding: dict[str, Any], hardware: dict[str, Any]
+    raw_latency: LatencyFolder, encoding: dict[str, Any], hardware: dict[str, Any]
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Every selected latency CSV, validated, merged per subnet and split train/val/test."""
-    files = _selected(raw_latency, encoding.get("datasets", "all"))
-    if not files:
-        raise ValueError(
-            "no latency datasets in data/01_raw/latency: run `kedro run --pipelines sampling` "
+    settings = EncodingSettings.from_dict(encoding)
+    names = select_datasets(
+        raw_latency, settings.datasets, "encoding.datasets", str(raw_latency.path)
+    )
+    if not names:
+        raise LatencyDataError(
+            f"no latency datasets in {raw_latency.path}: run `kedro run --pipelines sampling` "
             "or copy CSVs (e.g. the seed's) there"
         )
-    registry = HardwareRegistry(hardware, source="conf/*/hardware.yml").with_sidecars(
+    files = [raw_latency[name] for name in names]
+    registry = HardwareRegistry(hardware).with_sidecars(
         {file.path.stem: file.sidecar() for file in files}
     )
     widths = {
@@ -50,16 +45,16 @@ def build_model_input(
     }
     table = load_latency_csv(
         [f.path for f in files],
-        on_bad_rows=encoding.get("on_bad_rows", "raise"),
-        merge=encoding.get("merge_repeats", True),
+        on_bad_rows=settings.on_bad_rows,
+        merge=settings.merge_repeats,
         width_mult=widths,
     )
     report = dict(table.attrs["report"])
     table = split_table(
         table,
-        encoding.get("split", "key"),
-        seed=encoding.get("seed", 0),
-        fractions=tuple(encoding.get("fractions", (0.7, 0.15, 0.15))),
+        settings.split,
+        seed=settings.seed,
+        fractions=settings.fractions,
     )
     datasets = []
     for (hardware_name, space), rows in table.groupby(
@@ -87,7 +82,7 @@ def build_model_input(
             rows["latency"].median(),
         )
     report.update(
-        split=encoding.get("split", "key"),
+        split=settings.split,
         leaked_subnets=leaked_subnets(table),
         datasets=datasets,
         hardware={

@@ -1,5 +1,5 @@
-"""Encoding: read every latency CSV of data/01_raw/latency, validate, merge repeated
-measurements and split train/val/test without leaking a subnet across sides."""
+"""Encoding: read every latency CSV of the latency folder (``raw_latency``), validate, merge
+repeated measurements and split train/val/test without leaking a subnet across sides."""
 
 from kedro.pipeline import Pipeline, node
 

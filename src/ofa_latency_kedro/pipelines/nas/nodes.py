@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
-import yaml
 from matplotlib.figure import Figure
 
-from ofa_latency_kedro.datasets import AccuracyPredictorSource, LatencyFile
+from ofa_latency_kedro.datasets import AccuracyPredictorSource, LatencyFolder, PredictorFolder
+from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.nas import (
     AccuracyPredictor,
     AccuracyPredictorUnavailable,
@@ -20,42 +20,12 @@ from ofa_latency_kedro.nas import (
 )
 from ofa_latency_kedro.nas.plots import pareto_plot
 from ofa_latency_kedro.nas.verify import unverified, verification_summary
-from ofa_latency_kedro.predictors import LatencyPredictor
+from ofa_latency_kedro.pipelines.common import select_datasets
+from ofa_latency_kedro.pipelines.nas.settings import NasSettings
+from ofa_latency_kedro.predictors import LatencyPredictor, PredictorError
 from ofa_latency_kedro.search_space import Arch, net_config
 
 logger = logging.getLogger(__name__)
-
-
-def _budgets(value: Any) -> list[float] | str:
-    """``nas.constraints_ms``: a list of ms, ``auto``, or their text from ``--params``."""
-    if isinstance(value, str) and value.strip() != "auto":
-        value = yaml.safe_load(value)
-    if value == "auto":
-        return "auto"
-    if isinstance(value, (int, float)):
-        value = [value]
-    if not isinstance(value, (list, tuple)) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
-    ):
-        raise ValueError(
-            f"nas.constraints_ms must be a list of milliseconds or 'auto', got {value!r}"
-        )
-    return [float(v) for v in value]
-
-
-def _search_settings(nas: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of `run_nas` that ``params:nas`` sets, besides the budgets."""
-    return {
-        "space": nas.get("space"),
-        "resolutions": nas.get("resolutions", "seed"),
-        "population_size": int(nas.get("population_size", 100)),
-        "generations": int(nas.get("generations", 500)),
-        "parent_ratio": float(nas.get("parent_ratio", 0.25)),
-        "mutation_ratio": float(nas.get("mutation_ratio", 0.5)),
-        "mutate_prob": float(nas.get("mutate_prob", 0.1)),
-        "seed": int(nas.get("seed", 0)),
-        "progress": nas.get("progress", True),
-    }
 
 
 def _accuracy(source: AccuracyPredictorSource, objective: str) -> AccuracyPredictor | None:
@@ -72,42 +42,60 @@ def _accuracy(source: AccuracyPredictorSource, objective: str) -> AccuracyPredic
         return None
 
 
+def _search(
+    predictors: Mapping[str, LatencyPredictor],
+    accuracy: AccuracyPredictor | None,
+    settings: NasSettings,
+    **changes: Any,
+) -> pd.DataFrame:
+    """`run_nas` with the settings of ``params:nas`` (and ``changes``); its errors about an
+    argument name the parameter."""
+    try:
+        return run_nas(
+            predictors,
+            accuracy,
+            progress=settings.progress,
+            **{**settings.search_arguments(), **changes},
+        )
+    except ParameterError as exc:
+        raise exc.within("nas") from None
+
+
 def search_subnets(
-    latency_predictors: dict[str, Callable[[], LatencyPredictor]],
+    latency_predictors: PredictorFolder,
     accuracy_predictor: AccuracyPredictorSource,
     nas: dict[str, Any],
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run the evolutionary search for every chosen latency predictor and budget."""
-    wanted = nas.get("predictors", "all")
-    names = list(latency_predictors) if wanted in (None, "all") else list(wanted)
-    missing = sorted(set(names) - set(latency_predictors))
-    if missing or not names:
-        raise ValueError(
-            f"nas.predictors names {', '.join(missing) or 'nothing'}; data/06_models/predictors "
-            f"holds {', '.join(sorted(latency_predictors)) or 'no predictor (run the training pipeline)'}"
+    settings = NasSettings.from_dict(nas)
+    names = select_datasets(
+        latency_predictors, settings.predictors, "nas.predictors", str(latency_predictors.path)
+    )
+    if not names:
+        raise PredictorError(
+            f"no latency predictor to search with: {latency_predictors.describe()} "
+            "(run the training pipeline)"
         )
-    objective = nas.get("objective", "auto")
-    results = run_nas(
+    results = _search(
         {name: latency_predictors[name]() for name in names},
-        _accuracy(accuracy_predictor, objective),
-        _budgets(nas.get("constraints_ms", "auto")),
-        objective=objective,
-        **_search_settings(nas),
+        _accuracy(accuracy_predictor, settings.objective),
+        settings,
     )
     return results, results.attrs.pop("populations")
 
 
 def verify_subnets(
     candidates: pd.DataFrame,
-    latency_predictors: dict[str, Callable[[], LatencyPredictor]],
+    latency_predictors: Mapping[str, Callable[[], LatencyPredictor]],
     accuracy_predictor: AccuracyPredictorSource,
-    raw_latency: dict[str, LatencyFile],
+    raw_latency: LatencyFolder,
     nas: dict[str, Any],
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Measure each winner on its device when that device is this machine; search again,
     under a budget scaled by how far it missed, for a winner measuring more than 3% from its
     budget."""
-    if not nas.get("verify", True):
+    settings = NasSettings.from_dict(nas)
+    if not settings.verify:
         results = unverified(candidates, "not verified: nas.verify is false")
         return results, verification_summary(results)
     load_latency = functools.cache(lambda name: latency_predictors[name]())
@@ -115,19 +103,20 @@ def verify_subnets(
 
     def research(name: str, rows: pd.DataFrame, budgets: list[float]) -> pd.DataFrame:
         objective = str(rows["objective"].iloc[0])
-        return run_nas(
+        return _search(
             {name: load_latency(name)},
             load_accuracy(objective),
-            budgets,
+            settings,
+            constraints_ms=budgets,
             objective=objective,
-            **{**_search_settings(nas), "space": str(rows["space"].iloc[0])},
+            space=str(rows["space"].iloc[0]),
         )
 
     results = verify_results(
         candidates,
         {name: file.sidecar() for name, file in raw_latency.items()},
         research,
-        rounds=int(nas.get("verify_rounds", 3)),
+        rounds=settings.verify_rounds,
     )
     summary = verification_summary(results)
     if summary["verified"]:

@@ -4,32 +4,34 @@ measurement modules."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 
+from ofa_latency_kedro.datasets import LatencyFolder
+from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.measurement.campaign import SamplingTarget, measure_plan, summarize_dataset
-from ofa_latency_kedro.search_space import Arch, get_space, subnet_table
+from ofa_latency_kedro.pipelines.sampling.settings import SamplingSettings
+from ofa_latency_kedro.search_space import Arch, subnet_table
 
 logger = logging.getLogger(__name__)
 
 
-def _space(sampling: dict[str, Any]):
-    return get_space(
-        sampling["space"],
-        resolutions=sampling.get("resolutions", "seed"),
-        width_mult=sampling.get("width_mult", 1.0),
-    )
-
-
 def plan_subnets(sampling: dict[str, Any]) -> pd.DataFrame:
     """Draw the distinct subnets to measure, reproducibly from ``sampling.seed``."""
-    space = _space(sampling)
-    batch = space.sample_distinct_batch(int(sampling["num_subnets"]), seed=sampling.get("seed", 0))
+    settings = SamplingSettings.from_dict(sampling)
+    space = settings.search_space
+    count = space.count()
+    if settings.num_subnets > count:
+        raise ParameterError(
+            "sampling.num_subnets",
+            f"asks for {settings.num_subnets} distinct subnets, but space '{space.name}' at "
+            f"resolutions {list(space.resolutions)} has only {count}",
+        )
+    batch = space.sample_distinct_batch(settings.num_subnets, seed=settings.seed)
     table = subnet_table(batch)
     table.insert(0, "space", space.name)
-    count = space.count()
     logger.info(
         "Planned %d distinct '%s' subnets (of %s in the space) at resolutions %s: "
         "%.0f-%.0f MMACs, %.2f-%.2f M params",
@@ -48,35 +50,33 @@ def plan_subnets(sampling: dict[str, Any]) -> pd.DataFrame:
 def resolve_sampling_target(sampling: dict[str, Any]) -> SamplingTarget:
     """Which dataset this run writes and how it measures (``hardware: auto`` names this
     machine's device)."""
-    return SamplingTarget.from_params(sampling, space=_space(sampling).name)
+    settings = SamplingSettings.from_dict(sampling)
+    return SamplingTarget.from_settings(settings, space=settings.search_space.name)
 
 
 def measure_subnets(
     plan: pd.DataFrame,
-    measured_so_far: dict[str, Callable[[], pd.DataFrame]],
+    measured_so_far: LatencyFolder,
     target: SamplingTarget,
     sampling: dict[str, Any],
 ) -> Iterator[dict[str, Any]]:
     """Measure the planned subnets the dataset lacks; every group of rows is yielded (and so
     appended to the CSV) as soon as it is measured."""
+    settings = SamplingSettings.from_dict(sampling)
     existing = measured_so_far[target.name]() if target.name in measured_so_far else None
     sidecar = None if existing is None else existing.attrs.get("sidecar")
     archs = [
         Arch.parse(text, width_mult=width)
         for text, width in zip(plan["child_arch"], plan["width_mult"], strict=True)
     ]
-    for kind, payload in measure_plan(
-        archs, existing, sidecar, target, progress=sampling.get("progress", True)
-    ):
+    for kind, payload in measure_plan(archs, existing, sidecar, target, progress=settings.progress):
         if kind == "rows":
             yield {f"{target.name}.csv": pd.DataFrame(payload)}
         else:
             yield {f"{target.name}.json": payload}
 
 
-def report_sampling(
-    raw_latency: dict[str, Callable[[], pd.DataFrame]], target: SamplingTarget
-) -> dict[str, Any]:
+def report_sampling(raw_latency: LatencyFolder, target: SamplingTarget) -> dict[str, Any]:
     """Log and return the figures of the dataset this run wrote."""
     frame = raw_latency[target.name]()
     report = summarize_dataset(frame, frame.attrs.get("sidecar"))

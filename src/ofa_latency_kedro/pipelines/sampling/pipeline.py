@@ -1,5 +1,5 @@
 """Sampling: choose subnets of a search space and measure their latency into
-``data/01_raw/latency/<hardware>_<space>.csv`` (append-only, resumable)."""
+``<hardware>_<space>.csv`` of the latency folder (``raw_latency``; append-only, resumable)."""
 
 from kedro.pipeline import Pipeline, node
 
