@@ -16,10 +16,11 @@ from ofa_latency_kedro.pipelines.parameters import (
     REQUIRED,
     check_parameters,
     main,
+    markdown,
     parameter_table,
 )
 from ofa_latency_kedro.settings_dict import from_settings
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 #: The sections whose parameter files this part of the project keeps.
 OWN_FILES = {
@@ -106,3 +107,11 @@ def test_the_table_prints(capsys):
     out = capsys.readouterr().out
     assert out.startswith("params:ray (RaySettings)\n")
     assert "encoding.on_bad_rows" in out and "one of 'raise', 'skip'" in out
+
+
+def test_the_docs_parameter_reference_is_generated_from_the_settings():
+    page = PROJECT_ROOT / "docs" / "parameters.md"
+    assert page.read_text() == markdown(), (
+        "docs/parameters.md is out of date: python -m ofa_latency_kedro.pipelines.parameters "
+        "--markdown > docs/parameters.md"
+    )

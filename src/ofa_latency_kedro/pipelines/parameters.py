@@ -2,11 +2,15 @@
 parameters (each class's docstring says what its fields mean, its field defaults are the
 only defaults) and what a table of them, or a check of them, is built from.
 
-``python -m ofa_latency_kedro.pipelines.parameters [section ...]`` prints the table."""
+``python -m ofa_latency_kedro.pipelines.parameters [section ...]`` prints the table;
+``... --markdown`` writes the docs' parameter reference (``docs/parameters.md``, which a test
+keeps equal to it)."""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import json
 import sys
 import typing
 from collections.abc import Mapping
@@ -84,9 +88,67 @@ def check_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def main(sections: list[str]) -> None:
-    """Print key, type and default of every parameter of ``sections`` (all when empty)."""
-    for section in sections or list(PARAMETER_SECTIONS):
+def _as_yaml(value: Any) -> str:
+    """A default as it would be written in a parameters file."""
+    if value is REQUIRED:
+        return "(required)"
+    if dataclasses.is_dataclass(value):
+        value = dataclasses.asdict(value)
+    return json.dumps(value, default=str).replace('"', "")
+
+
+def _classes(cls: type) -> list[type]:
+    """``cls`` and the settings classes nested in it, in field order."""
+    found = [cls]
+    for name, hint in typing.get_type_hints(cls).items():
+        if name in settings_fields(cls) and dataclasses.is_dataclass(hint):
+            found += [c for c in _classes(hint) if c not in found]
+    return found
+
+
+def _doc_lines(cls: type) -> list[str]:
+    """A settings class's docstring as Markdown (its reST literals as code spans, its
+    bullet list set off by a blank line)."""
+    lines = inspect.cleandoc(cls.__doc__ or "").replace("``", "`").splitlines()
+    out: list[str] = []
+    for line in lines:
+        if line.startswith("- ") and out and not out[-1].startswith(("- ", "  ")) and out[-1]:
+            out.append("")
+        out.append(line)
+    return out
+
+
+def markdown() -> str:
+    """The parameter reference of the docs: per section, what its settings classes say of
+    their fields, then every key with its default and type."""
+    lines = [
+        "# Parameters",
+        "",
+        "Every parameter of every pipeline, with its default: the defaults of the settings",
+        "classes, their only place. `conf/base/parameters_<pipeline>.yml` sets only what this",
+        "project changes; set a key there, in `conf/local/` (per machine) or for one run with",
+        '`kedro run --params "<key>=<value>"`. A misspelt key or a value of the wrong type stops',
+        "the run before any work, naming the parameter. This page is generated",
+        "(`python -m ofa_latency_kedro.pipelines.parameters --markdown > docs/parameters.md`)",
+        "and a test keeps it equal to the code.",
+    ]
+    for section, cls in PARAMETER_SECTIONS.items():
+        lines += ["", f"## `{section}`", ""]
+        for nested in _classes(cls):
+            lines += [f"`{nested.__name__}`:", "", *_doc_lines(nested), ""]
+        lines += ["| parameter | default | type |", "|---|---|---|"]
+        for key, kind, default in parameter_table(section):
+            lines.append(f"| `{key}` | `{_as_yaml(default)}` | {kind} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(arguments: list[str]) -> None:
+    """Print key, type and default of every parameter of the sections named (all when
+    none), or the Markdown reference with ``--markdown``."""
+    if arguments == ["--markdown"]:
+        sys.stdout.write(markdown())
+        return
+    for section in arguments or list(PARAMETER_SECTIONS):
         sys.stdout.write(f"params:{section} ({PARAMETER_SECTIONS[section].__name__})\n")
         for key, kind, default in parameter_table(section):
             sys.stdout.write(f"  {key:<40} {default!r:<22} {kind}\n")
