@@ -41,6 +41,7 @@ NUMERIC_COLUMNS = (
 TEXT_COLUMNS = ("backend", "hardware", "space", "measured_at")
 #: Longest line read; an arch row is ~300 characters, so longer lines are refused unread.
 MAX_LINE_BYTES = 1 << 20
+#: What to do with a bad row: stop naming it (the default), or leave it out and count it.
 ON_BAD_ROWS = ("raise", "skip")
 _SPACE_SUFFIXES = sorted([*SPACE_NAMES, *SPACE_ALIASES], key=len, reverse=True)
 _SKIP_EXAMPLES = 20
@@ -138,7 +139,7 @@ def _number(
 def read_latency_file(
     path: str | Path,
     *,
-    on_bad_rows: str = "raise",
+    on_bad_rows: str = ON_BAD_ROWS[0],
     width_mult: float | Mapping[str, float] | None = None,
     hardware: str | None = None,
     space: str | None = None,
@@ -334,7 +335,7 @@ def merge_repeats(table: pd.DataFrame) -> pd.DataFrame:
 def load_latency_csv(
     source: str | Path | Sequence[str | Path],
     *,
-    on_bad_rows: str = "raise",
+    on_bad_rows: str = ON_BAD_ROWS[0],
     merge: bool = True,
     width_mult: float | Mapping[str, float] | None = None,
     hardware: str | None = None,

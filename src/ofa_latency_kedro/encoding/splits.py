@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 
 SPLITS = ("seed", "key")
+#: The default split: distinct subnets at random, 70% train, 15% validation, 15% test.
+DEFAULT_SPLIT = "key"
+DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
 SPLIT_NAMES = ("train", "val", "test")
 
 
@@ -36,7 +39,7 @@ def _check(fractions: tuple[float, float, float]) -> tuple[float, float, float]:
 
 
 def seed_split(
-    table: pd.DataFrame, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    table: pd.DataFrame, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
 ) -> pd.Series:
     """The seed's file-order split of every source file."""
     fractions = _check(fractions)
@@ -51,7 +54,7 @@ def seed_split(
 
 
 def key_split(
-    table: pd.DataFrame, seed: int = 0, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    table: pd.DataFrame, seed: int = 0, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
 ) -> pd.Series:
     """Split distinct subnets (canonical keys) of every (hardware, space) dataset at random."""
     fractions = _check(fractions)
@@ -70,10 +73,10 @@ def key_split(
 
 def split_table(
     table: pd.DataFrame,
-    method: str = "key",
+    method: str = DEFAULT_SPLIT,
     *,
     seed: int = 0,
-    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
 ) -> pd.DataFrame:
     """The table with a ``split`` column (train / val / test)."""
     if method == "seed":

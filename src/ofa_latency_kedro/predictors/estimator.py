@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ofa_latency_kedro.encoding.splits import DEFAULT_SPLIT
 from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.predictors.config import TrainingConfig
 from ofa_latency_kedro.predictors.predictor import LatencyPredictor
@@ -68,7 +69,7 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         seed: int = _DEFAULTS.seed,
         threads: int | None = _DEFAULTS.threads,
         validation_fraction: float = 0.15,
-        split: str = "key",
+        split: str = DEFAULT_SPLIT,
     ) -> None:
         self.kind = kind
         self.hidden = hidden

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from ofa_latency_kedro.encoding.loading import LatencyDataError
-from ofa_latency_kedro.encoding.splits import split_table
+from ofa_latency_kedro.encoding.splits import DEFAULT_SPLIT, split_table
 from ofa_latency_kedro.predictors.checkpoint import library_versions
 from ofa_latency_kedro.predictors.config import TrainingConfig
 from ofa_latency_kedro.predictors.data import PreparedData, SplitData
@@ -47,7 +47,7 @@ def _single(values: pd.Series, what: str) -> Any:
 def prepare_data(
     frame: pd.DataFrame,
     *,
-    split: str = "key",
+    split: str = DEFAULT_SPLIT,
     seed: int = 0,
     kind: str = TrainingConfig.kind,
     fractions: tuple[float, float, float] | None = None,
@@ -177,7 +177,7 @@ def train_predictor(
     frame: pd.DataFrame,
     *,
     config: TrainingConfig | Mapping[str, Any] | None = None,
-    split: str = "key",
+    split: str = DEFAULT_SPLIT,
     seed: int = 0,
     fractions: tuple[float, float, float] | None = None,
     on_epoch: EpochReport | None = None,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ofa_latency_kedro.encoding.loading import ON_BAD_ROWS
-from ofa_latency_kedro.encoding.splits import SPLITS
+from ofa_latency_kedro.encoding.splits import DEFAULT_FRACTIONS, DEFAULT_SPLIT, SPLITS
 from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.pipelines.common import names_or_all
 from ofa_latency_kedro.settings_dict import from_settings
@@ -31,10 +31,10 @@ class EncodingSettings:
     """
 
     datasets: str | tuple[str, ...] = "all"
-    on_bad_rows: Literal[ON_BAD_ROWS] = "raise"
+    on_bad_rows: Literal[ON_BAD_ROWS] = ON_BAD_ROWS[0]
     merge_repeats: bool = True
-    split: Literal[SPLITS] = "key"
-    fractions: tuple[float, ...] = (0.7, 0.15, 0.15)
+    split: Literal[SPLITS] = DEFAULT_SPLIT
+    fractions: tuple[float, ...] = DEFAULT_FRACTIONS
     seed: int = 0
 
     def __post_init__(self) -> None:
