@@ -219,7 +219,9 @@ def cost_table(batch: ArchBatch, *, ofa_macs: bool = True) -> CostTable:
     n = len(batch)
     widths = _widths_by_row(batch.width_mult)
     profiler = _OFAProfilerSum(n, enabled=ofa_macs)
-    size = conv_output_size(batch.r, 2)
+    # Genes come in int8/int16 (`GENE_DTYPES`); products of sizes and channels need int64.
+    ks, e = batch.ks.astype(np.int64), batch.e.astype(np.int64)
+    size = conv_output_size(batch.r.astype(np.int64), 2)
     area = size * size
     c0, c1 = widths["first_conv"], widths["first_block"]
     # First conv (3x3, stride 2, BN) and first block (depthwise 3x3 + pointwise, BN each).
@@ -240,8 +242,8 @@ def cost_table(batch: ArchBatch, *, ofa_macs: bool = True) -> CostTable:
             on = active[:, i]
             out_size = conv_output_size(size, STAGE_STRIDES[stage] if j == 0 else 1)
             out_area = out_size * out_size
-            k = batch.ks[:, i]
-            mid = _make_divisible_array(channels * batch.e[:, i])
+            k = ks[:, i]
+            mid = _make_divisible_array(channels * e[:, i])
             macs = profiler.add(np.where(on, channels * mid * area, 0))
             macs = macs + profiler.add(np.where(on, k * k * mid * out_area, 0))
             params = (channels + k * k + 4) * mid
@@ -317,7 +319,7 @@ def block_cost_table(batch: ArchBatch) -> CostTable:
     """`cost_table` without OFA's float32 total, by table lookup: a block's costs depend only
     on its position, kernel, expand ratio, and the subnet's width and resolution, so a few
     cached tables answer whole populations with one gather each."""
-    codes = np.rint(batch.width_mult * 10).astype(np.int64) * 1000 + batch.r
+    codes = np.rint(batch.width_mult * 10).astype(np.int64) * 1000 + batch.r.astype(np.int64)
     distinct, row_pair = np.unique(codes, return_inverse=True)
     tables = [_costs_at(code // 1000 / 10, code % 1000) for code in distinct.tolist()]
     macs, params, activations = (np.stack([t[q] for t in tables]) for q in range(3))
