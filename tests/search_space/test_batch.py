@@ -97,6 +97,7 @@ def test_bad_items_give_the_error_arch_parse_gives_for_the_first(items, bad, dat
     assert outcome(at_once, items, width_mult) == expected
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # e.g. NumPy overflow while reading
 @pytest.mark.parametrize("name", sorted(BAD_ITEMS))
 @pytest.mark.parametrize("form", ["seed dict", "seed string", "arch"])
 def test_each_bad_item_is_refused_in_words_of_arch_parse_naming_its_position(name, form):

@@ -273,8 +273,9 @@ def _integers(values: list[Any]) -> np.ndarray | None:
     # else (a NumPy integer, a 0-d array, a float) turns it into something else, and only
     # then are the types looked at one by one.
     try:
-        plain = type(sum(values)) is int
-    except TypeError:
+        with np.errstate(all="ignore"):  # NumPy integers may overflow: only the type counts
+            plain = type(sum(values)) is int
+    except (TypeError, ValueError, OverflowError):
         return None
     if not plain and not all(t is int or issubclass(t, np.integer) for t in set(map(type, values))):
         return None
