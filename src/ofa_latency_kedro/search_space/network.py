@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ofa_latency_kedro.search_space.arch import Arch, ArchLike
-from ofa_latency_kedro.search_space.batch import ArchBatch
+from ofa_latency_kedro.search_space.batch import ArchBatch, choice_positions
 from ofa_latency_kedro.search_space.constants import (
     BASE_STAGE_WIDTH,
     BN_EPS,
@@ -309,12 +309,6 @@ def _costs_at(width_mult: float, resolution: int) -> tuple[np.ndarray, ...]:
     )
 
 
-_KERNEL_POSITION = np.zeros(max(KERNEL_CHOICES) + 1, dtype=np.int64)
-_KERNEL_POSITION[list(KERNEL_CHOICES)] = np.arange(len(KERNEL_CHOICES))
-_EXPAND_POSITION = np.zeros(max(EXPAND_CHOICES) + 1, dtype=np.int64)
-_EXPAND_POSITION[list(EXPAND_CHOICES)] = np.arange(len(EXPAND_CHOICES))
-
-
 def block_cost_table(batch: ArchBatch) -> CostTable:
     """`cost_table` without OFA's float32 total, by table lookup: a block's costs depend only
     on its position, kernel, expand ratio, and the subnet's width and resolution, so a few
@@ -326,7 +320,8 @@ def block_cost_table(batch: ArchBatch) -> CostTable:
     fixed = np.stack([t[3] for t in tables])[row_pair.reshape(-1)]
     choices = len(KERNEL_CHOICES) * len(EXPAND_CHOICES)
     flat = (row_pair.reshape(-1, 1) * NUM_BLOCKS + np.arange(NUM_BLOCKS)) * choices
-    flat += _KERNEL_POSITION[batch.ks] * len(EXPAND_CHOICES) + _EXPAND_POSITION[batch.e]
+    flat += choice_positions(batch.ks, KERNEL_CHOICES) * len(EXPAND_CHOICES)
+    flat += choice_positions(batch.e, EXPAND_CHOICES)
     flat[~batch.active_mask] = -1  # points at an appended zero
     return CostTable(
         block_macs=np.append(macs, 0).take(flat),
