@@ -17,7 +17,7 @@ from torch import nn
 from ofa_latency_kedro.encoding import Encoder, get_encoder
 from ofa_latency_kedro.encoding.encoders import analytic, joint, joint_indices, seed128
 from ofa_latency_kedro.search_space import Arch, ArchBatch, build_subnet, cost_table, get_space
-from tests.search_space.strategies import raw_archs
+from tests.search_space.strategies import as_int64, batches, raw_archs
 
 
 def seed_formula(child_arch: dict, hardware: tuple | None = None) -> list[float]:
@@ -140,3 +140,15 @@ def test_encoder_names_combine_and_round_trip():
     assert Encoder("seed128").dimension() == 128
     with pytest.raises(ValueError, match="unknown encoder 'onehot'"):
         get_encoder("onehot")
+
+
+@given(batches())
+def test_compact_genes_encode_exactly_as_int64_genes(batch: ArchBatch):
+    wide = as_int64(batch)
+    hardware = np.tile(np.array([[4352.0, 11.0, 616.0]]), (len(batch), 1))
+    for name in ("seed128", "seed131", "analytic", "joint", "analytic+seed128"):
+        encoder = Encoder(name)
+        assert np.array_equal(encoder.encode(batch, hardware), encoder.encode(wide, hardware)), name
+    assert np.array_equal(joint_indices(batch), joint_indices(wide))
+    expected = np.array([seed_formula(a.to_seed_dict()) for a in batch.to_archs()], np.float32)
+    assert np.array_equal(seed128(batch), expected)

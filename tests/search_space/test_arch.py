@@ -131,6 +131,13 @@ def test_broken_text_gives_a_clear_error(text: str, fragment: str):
     assert fragment in str(info.value)
 
 
+def test_text_shaped_like_the_seed_literal_but_not_json_is_read_as_python_or_refused():
+    assert Arch.parse(SEED_ROW.replace("[208]", "[208, ]")) == Arch.parse(SEED_ROW)
+    with pytest.raises(ArchError, match="neither a Python dict literal") as info:
+        Arch.parse(SEED_ROW.replace("[208]", "[0208]"))
+    assert info.value.field == "arch"
+
+
 def test_overlong_text_is_refused_before_parsing():
     with pytest.raises(ArchError, match=f"at most {MAX_ARCH_TEXT_LENGTH}"):
         Arch.parse("{'ks': [" + "3, " * 10_000_000 + "]}")

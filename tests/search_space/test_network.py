@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from torch import nn
 
 from ofa_latency_kedro.search_space import (
@@ -19,7 +19,7 @@ from ofa_latency_kedro.search_space import (
     subnet_stats,
 )
 from ofa_latency_kedro.search_space.network import SupernetWidths, make_divisible
-from tests.search_space.strategies import raw_archs
+from tests.search_space.strategies import LARGEST, raw_archs
 
 
 def hooked_layer_macs(net: nn.Module, resolution: int) -> list[int]:
@@ -142,6 +142,7 @@ def test_block_specs_follow_strides_and_shortcuts():
 
 
 @given(raw_archs())
+@example(LARGEST)  # every product at its largest: compact genes must not overflow here
 def test_closed_form_costs_equal_the_built_module(arch: Arch):
     net = build_subnet(arch)
     costs = cost_table(ArchBatch.from_archs([arch]))

@@ -11,8 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ofa_latency_kedro.search_space import Arch, ArchBatch, ArchError, get_space
-from ofa_latency_kedro.search_space.constants import OFA_RESOLUTIONS, SEED_RESOLUTIONS
-from tests.search_space.strategies import seeds, spaces
+from ofa_latency_kedro.search_space.constants import (
+    COMPOFA_EXPAND_FOR_DEPTH,
+    DEPTH_CHOICES,
+    EXPAND_CHOICES,
+    KERNEL_CHOICES,
+    OFA_RESOLUTIONS,
+    SEED_RESOLUTIONS,
+)
+from tests.search_space.strategies import as_int64, seeds, spaces
 
 SEED_FILES = {
     "RTX_2080_Ti_GPU_ofa.csv": ("ofa", 10000),
@@ -76,6 +83,26 @@ def test_sampling_is_reproducible_and_stays_in_the_space(space, seed):
         assert space.validate(arch) == arch
         assert arch.width_mult == space.width_mult
     assert space.contains_batch(space.sample_batch(50, seed)).all()
+
+
+@given(spaces(), seeds)
+def test_compact_sampling_draws_the_subnets_int64_sampling_drew(space, seed):
+    """The random stream is unchanged by compact genes: datasets extended with a seed go on
+    with the same subnets."""
+    rng = np.random.default_rng(seed)
+
+    def choice(values, shape):
+        return np.asarray(values, dtype=np.int64)[rng.integers(0, len(values), size=shape)]
+
+    ks, e = choice(KERNEL_CHOICES, (50, 20)), choice(EXPAND_CHOICES, (50, 20))
+    d, r = choice(DEPTH_CHOICES, (50, 5)), choice(space.resolutions, (50,))
+    if space.fixed_kernels is not None:
+        ks[:] = np.repeat(space.fixed_kernels, 4)
+    if space.coupled_expand:
+        e = np.repeat([[COMPOFA_EXPAND_FOR_DEPTH[x] for x in row] for row in d.tolist()], 4, axis=1)
+    sampled = as_int64(space.sample_batch(50, seed))
+    for name, expected in (("ks", ks), ("e", e), ("d", d), ("r", r)):
+        assert np.array_equal(getattr(sampled, name), expected), name
 
 
 def test_different_seeds_give_different_samples():

@@ -35,9 +35,11 @@ from ofa_latency_kedro.search_space.network import block_cost_table
 #: The seed's hardware numbers, in its order.
 SEED_HARDWARE_FEATURES = ("cuda_cores", "memory_gb", "bandwidth_gb_s")
 
-_KERNEL_INDEX = np.full(max(KERNEL_CHOICES) + 1, -1)
+# int8 like the genes they index (`ArchBatch.GENE_DTYPES`): positions 0..2, and sums of them
+# times 3 stay below 9; results that grow (joint indices) are widened to int64 where built.
+_KERNEL_INDEX = np.full(max(KERNEL_CHOICES) + 1, -1, dtype=np.int8)
 _KERNEL_INDEX[list(KERNEL_CHOICES)] = np.arange(len(KERNEL_CHOICES))
-_EXPAND_INDEX = np.full(max(EXPAND_CHOICES) + 1, -1)
+_EXPAND_INDEX = np.full(max(EXPAND_CHOICES) + 1, -1, dtype=np.int8)
 _EXPAND_INDEX[list(EXPAND_CHOICES)] = np.arange(len(EXPAND_CHOICES))
 _BYTES_PER_ELEMENT = 4  # float32 activations
 

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 #: An arch spelled as text is ~200 characters; anything far longer is refused before parsing.
 MAX_ARCH_TEXT_LENGTH = 4096
 _SEED_KEYS = ("wid", "ks", "e", "d", "r")
-_KNOWN_KEYS = frozenset((*_SEED_KEYS, "width_mult"))
+#: The fields an arch dict may have: the seed's, and the width multiplier.
+KNOWN_FIELDS = frozenset((*_SEED_KEYS, "width_mult"))
 _LOOKS_LIKE_JSON = re.compile(r'^\{\s*"')
 #: The seed's exact spelling (only known keys, integers, lists and None): read as JSON, which
 #: is ~10x faster than ``ast.literal_eval`` and gives the same dict for text of this shape.
@@ -47,13 +48,15 @@ class ArchError(ValueError):
     """A subnet description that is malformed or outside a search space.
 
     ``field`` names the offending field (``"ks[3]"``, ``"r"``, ...) and ``value`` its value, so
-    callers that read files can add the file and line.
+    callers that read files can add the file and line. ``item`` is the position of the subnet
+    in a list read at once (`ArchBatch.from_archs`), None for a single one.
     """
 
     def __init__(self, message: str, *, field: str | None = None, value: Any = None) -> None:
         super().__init__(message)
         self.field = field
         self.value = value
+        self.item: int | None = None
 
 
 def _snippet(value: Any, limit: int = 80) -> str:
@@ -120,7 +123,8 @@ def _resolution(value: Any) -> int:
     return r
 
 
-def _width(value: Any) -> float:
+def width_choice(value: Any) -> float:
+    """The width multiplier ``value`` stands for (1.0 or 1.2), or `ArchError`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ArchError(
             f"field 'width_mult' must be a number, got {_snippet(value)}",
@@ -154,7 +158,10 @@ def parse_arch_text(text: str | bytes) -> dict[str, Any]:
         )
     stripped = text.strip()
     if _SEED_LITERAL.match(stripped):
-        return json.loads(stripped.replace("'", '"').replace("None", "null"))
+        try:
+            return json.loads(stripped.replace("'", '"').replace("None", "null"))
+        except ValueError:
+            pass  # e.g. a leading zero: not JSON, nor Python; the readers below say so
     readers = (
         (json.loads, ast.literal_eval) if _LOOKS_LIKE_JSON.match(stripped) else (ast.literal_eval,)
     )
@@ -198,7 +205,7 @@ class Arch:
         object.__setattr__(self, "e", _int_tuple("e", self.e, NUM_BLOCKS, EXPAND_CHOICES))
         object.__setattr__(self, "d", _int_tuple("d", self.d, NUM_STAGES, DEPTH_CHOICES))
         object.__setattr__(self, "r", _resolution(self.r))
-        object.__setattr__(self, "width_mult", _width(self.width_mult))
+        object.__setattr__(self, "width_mult", width_choice(self.width_mult))
         object.__setattr__(self, "genes", (*self.ks, *self.e, *self.d, self.r))
 
     @classmethod
@@ -216,7 +223,7 @@ class Arch:
         """
         if isinstance(source, Arch):
             arch = source
-            if width_mult is not None and _width(width_mult) != arch.width_mult:
+            if width_mult is not None and width_choice(width_mult) != arch.width_mult:
                 raise ArchError(
                     f"field 'width_mult': arch has width {arch.width_mult}, "
                     f"but width {width_mult} was requested",
@@ -243,7 +250,7 @@ class Arch:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, width_mult: float | None = None) -> Arch:
-        unknown = sorted(str(key) for key in data if key not in _KNOWN_KEYS)
+        unknown = sorted(str(key) for key in data if key not in KNOWN_FIELDS)
         if unknown:
             raise ArchError(
                 f"unknown arch field(s) {', '.join(map(repr, unknown))}; expected "
@@ -266,7 +273,7 @@ class Arch:
         if (
             own_width is not None
             and width_mult is not None
-            and _width(own_width) != _width(width_mult)
+            and width_choice(own_width) != width_choice(width_mult)
         ):
             raise ArchError(
                 f"field 'width_mult': arch has width {own_width}, but width {width_mult} was "

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ofa_latency_kedro.search_space.arch import Arch, ArchLike
-from ofa_latency_kedro.search_space.batch import ArchBatch
+from ofa_latency_kedro.search_space.batch import ArchBatch, choice_positions
 from ofa_latency_kedro.search_space.constants import (
     BASE_STAGE_WIDTH,
     BN_EPS,
@@ -219,7 +219,9 @@ def cost_table(batch: ArchBatch, *, ofa_macs: bool = True) -> CostTable:
     n = len(batch)
     widths = _widths_by_row(batch.width_mult)
     profiler = _OFAProfilerSum(n, enabled=ofa_macs)
-    size = conv_output_size(batch.r, 2)
+    # Genes come in int8/int16 (`GENE_DTYPES`); products of sizes and channels need int64.
+    ks, e = batch.ks.astype(np.int64), batch.e.astype(np.int64)
+    size = conv_output_size(batch.r.astype(np.int64), 2)
     area = size * size
     c0, c1 = widths["first_conv"], widths["first_block"]
     # First conv (3x3, stride 2, BN) and first block (depthwise 3x3 + pointwise, BN each).
@@ -240,8 +242,8 @@ def cost_table(batch: ArchBatch, *, ofa_macs: bool = True) -> CostTable:
             on = active[:, i]
             out_size = conv_output_size(size, STAGE_STRIDES[stage] if j == 0 else 1)
             out_area = out_size * out_size
-            k = batch.ks[:, i]
-            mid = _make_divisible_array(channels * batch.e[:, i])
+            k = ks[:, i]
+            mid = _make_divisible_array(channels * e[:, i])
             macs = profiler.add(np.where(on, channels * mid * area, 0))
             macs = macs + profiler.add(np.where(on, k * k * mid * out_area, 0))
             params = (channels + k * k + 4) * mid
@@ -307,24 +309,19 @@ def _costs_at(width_mult: float, resolution: int) -> tuple[np.ndarray, ...]:
     )
 
 
-_KERNEL_POSITION = np.zeros(max(KERNEL_CHOICES) + 1, dtype=np.int64)
-_KERNEL_POSITION[list(KERNEL_CHOICES)] = np.arange(len(KERNEL_CHOICES))
-_EXPAND_POSITION = np.zeros(max(EXPAND_CHOICES) + 1, dtype=np.int64)
-_EXPAND_POSITION[list(EXPAND_CHOICES)] = np.arange(len(EXPAND_CHOICES))
-
-
 def block_cost_table(batch: ArchBatch) -> CostTable:
     """`cost_table` without OFA's float32 total, by table lookup: a block's costs depend only
     on its position, kernel, expand ratio, and the subnet's width and resolution, so a few
     cached tables answer whole populations with one gather each."""
-    codes = np.rint(batch.width_mult * 10).astype(np.int64) * 1000 + batch.r
+    codes = np.rint(batch.width_mult * 10).astype(np.int64) * 1000 + batch.r.astype(np.int64)
     distinct, row_pair = np.unique(codes, return_inverse=True)
     tables = [_costs_at(code // 1000 / 10, code % 1000) for code in distinct.tolist()]
     macs, params, activations = (np.stack([t[q] for t in tables]) for q in range(3))
     fixed = np.stack([t[3] for t in tables])[row_pair.reshape(-1)]
     choices = len(KERNEL_CHOICES) * len(EXPAND_CHOICES)
     flat = (row_pair.reshape(-1, 1) * NUM_BLOCKS + np.arange(NUM_BLOCKS)) * choices
-    flat += _KERNEL_POSITION[batch.ks] * len(EXPAND_CHOICES) + _EXPAND_POSITION[batch.e]
+    flat += choice_positions(batch.ks, KERNEL_CHOICES) * len(EXPAND_CHOICES)
+    flat += choice_positions(batch.e, EXPAND_CHOICES)
     flat[~batch.active_mask] = -1  # points at an appended zero
     return CostTable(
         block_macs=np.append(macs, 0).take(flat),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ofa_latency_kedro.search_space.arch import Arch, ArchError, ArchLike
-from ofa_latency_kedro.search_space.batch import ArchBatch
+from ofa_latency_kedro.search_space.batch import GENE_DTYPES, ArchBatch
 from ofa_latency_kedro.search_space.constants import (
     COMPOFA_EXPAND_FOR_DEPTH,
     COMPOFA_FIXED_KERNELS,
@@ -36,7 +36,7 @@ MAX_ENUMERATION = 100_000
 #: sequence of subnets does not depend on how many are asked for).
 _DRAW_BLOCK = 1024
 
-_EXPAND_FOR_DEPTH = np.zeros(max(DEPTH_CHOICES) + 1, dtype=np.int64)
+_EXPAND_FOR_DEPTH = np.zeros(max(DEPTH_CHOICES) + 1, dtype=GENE_DTYPES["e"])
 for _depth, _expand in COMPOFA_EXPAND_FOR_DEPTH.items():
     _EXPAND_FOR_DEPTH[_depth] = _expand
 
@@ -50,8 +50,12 @@ def as_generator(seed: SeedLike) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _choice(rng: np.random.Generator, values: Sequence[int], shape: tuple[int, ...]) -> np.ndarray:
-    return np.asarray(values, dtype=np.int64)[rng.integers(0, len(values), size=shape)]
+def _choice(
+    rng: np.random.Generator, values: Sequence[int], shape: tuple[int, ...], gene: str
+) -> np.ndarray:
+    """Uniform draws of ``values`` in the gene's dtype (the indices stay int64: the same
+    random stream as ever)."""
+    return np.asarray(values, dtype=GENE_DTYPES[gene])[rng.integers(0, len(values), size=shape)]
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ class SearchSpace:
         object.__setattr__(self, "resolutions", tuple(sorted(set(self.resolutions))))
         fixed_row = None
         if self.fixed_kernels is not None:
-            fixed_row = np.repeat(np.asarray(self.fixed_kernels, dtype=np.int64), MAX_DEPTH)
+            fixed_row = np.repeat(np.asarray(self.fixed_kernels, GENE_DTYPES["ks"]), MAX_DEPTH)
         object.__setattr__(self, "_fixed_ks_row", fixed_row)
 
     # -- membership --------------------------------------------------------------------------
@@ -166,13 +170,13 @@ class SearchSpace:
         rows = [(r, stages) for r in self.resolutions for stages in itertools.product(*per_stage)]
         blocks = np.array(
             [[block for _, stage_blocks in stages for block in stage_blocks] for _, stages in rows],
-            dtype=np.int64,
+            dtype=GENE_DTYPES["ks"],
         ).reshape(len(rows), NUM_BLOCKS, 2)
         return ArchBatch(
-            ks=blocks[:, :, 0],
-            e=blocks[:, :, 1],
-            d=np.array([[depth for depth, _ in stages] for _, stages in rows], dtype=np.int64),
-            r=np.array([r for r, _ in rows], dtype=np.int64),
+            ks=blocks[:, :, 0].copy(),
+            e=blocks[:, :, 1].copy(),
+            d=np.array([[depth for depth, _ in stages] for _, stages in rows], GENE_DTYPES["d"]),
+            r=np.array([r for r, _ in rows], dtype=GENE_DTYPES["r"]),
             width_mult=np.full(len(rows), self.width_mult),
         )
 
@@ -182,10 +186,10 @@ class SearchSpace:
         if n < 0:
             raise ValueError(f"cannot sample {n} subnets")
         rng = as_generator(seed)
-        ks = _choice(rng, KERNEL_CHOICES, (n, NUM_BLOCKS))
-        e = _choice(rng, EXPAND_CHOICES, (n, NUM_BLOCKS))
-        d = _choice(rng, DEPTH_CHOICES, (n, NUM_STAGES))
-        r = _choice(rng, self.resolutions, (n,))
+        ks = _choice(rng, KERNEL_CHOICES, (n, NUM_BLOCKS), "ks")
+        e = _choice(rng, EXPAND_CHOICES, (n, NUM_BLOCKS), "e")
+        d = _choice(rng, DEPTH_CHOICES, (n, NUM_STAGES), "d")
+        r = _choice(rng, self.resolutions, (n,), "r")
         return self._canonicalise(
             ArchBatch(ks=ks, e=e, d=d, r=r, width_mult=np.full(n, self.width_mult))
         )
