@@ -181,7 +181,7 @@ def test_budget_guard_keeps_the_first_group_and_says_what_it_skipped(gpu_benchma
         (["--passes", "1"], "--passes must be >= 2"),
         (["--subnets", "0"], "--subnets must be >= 1"),
         (["--protocol", "batch_size=4"], "set batch sizes with --batch-sizes"),
-        (["--protocol", "rounds=0"], "protocol field 'rounds' must be an integer >= 1"),
+        (["--protocol", "rounds=0"], "parameter 'protocol.rounds' must be an integer >= 1"),
         (["--protocol", "colour=red"], "unknown parameter 'protocol.colour'"),
         (["--resolutions", "130"], "field 'r' has value 130"),
         (["--backends", "lut"], "invalid choice: 'lut'"),

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ofa_latency_kedro.errors import OfaLatencyError
 from ofa_latency_kedro.search_space.constants import (
     DEPTH_CHOICES,
     EXPAND_CHOICES,
@@ -44,7 +45,7 @@ _SEED_LITERAL = re.compile(
 )
 
 
-class ArchError(ValueError):
+class ArchError(OfaLatencyError, ValueError):
     """A subnet description that is malformed or outside a search space.
 
     ``field`` names the offending field (``"ks[3]"``, ``"r"``, ...) and ``value`` its value, so

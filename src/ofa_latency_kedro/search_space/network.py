@@ -98,10 +98,6 @@ class BlockSpec:
     input_size: int
     output_size: int
 
-    @property
-    def se_channels(self) -> int:
-        return make_divisible(self.mid_channels // SE_REDUCTION)
-
 
 def block_specs(arch: ArchLike, width_mult: float | None = None) -> list[BlockSpec]:
     """The first block followed by every active elastic block of the subnet."""
