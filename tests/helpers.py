@@ -98,8 +98,16 @@ def make(project: Path, *args: str, timeout: float = 900) -> subprocess.Complete
     installed: the install steps are taken as done."""
     venv = Path(sys.executable).parent.parent
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "200"}
-    for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
-        env.pop(variable, None)  # the project's own store, as in a user's shell
+    # the project's own store, as in a user's shell; and a top-level make (`make test` runs
+    # these tests: its MAKELEVEL would make this one print "Entering directory" lines)
+    for variable in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_EXPERIMENT_NAME",
+        "MAKELEVEL",
+        "MAKEFLAGS",
+        "MFLAGS",
+    ):
+        env.pop(variable, None)
     command = ["make", "-o", f"{venv}/.installed", "-o", f"{venv}/.installed-test"]
     return subprocess.run(
         [*command, f"VENV={venv}", *args],
