@@ -67,8 +67,8 @@ def test_a_tracked_kedro_run_writes_its_files_beside_its_store_and_nothing_in_th
     predictor = next(run for run in runs if run.info.run_name == DATASET)
     files = local_path(predictor.info.artifact_uri)
     assert files.is_relative_to(project_copy / "mlartifacts"), files
-    assert {f"{DATASET}.pt", f"{DATASET}.json", f"{DATASET}_parity.png"} <= {
-        path.name for path in files.iterdir()
+    assert {f"{DATASET}.pt", f"{DATASET}.json", "plots/parity.png"} <= {
+        path.relative_to(files).as_posix() for path in files.rglob("*") if path.is_file()
     }
     assert not (project_copy / "mlruns").exists()
     assert tree(PROJECT_ROOT) == before

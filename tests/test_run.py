@@ -153,8 +153,14 @@ def test_make_run_twice_measures_once_and_the_second_run_reuses_the_rows(project
 
 def make_target(root: Path, target: str) -> subprocess.CompletedProcess:
     """``make <target>`` in ``root`` with the Makefile's own defaults (its .venv, not ours)."""
+    # --no-print-directory: under `make test` this make is a sub-make, which would say where
     return subprocess.run(
-        ["make", target], cwd=root, capture_output=True, text=True, timeout=120, check=False
+        ["make", "--no-print-directory", target],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
