@@ -20,7 +20,6 @@ import argparse
 import ast
 import csv
 import json
-import time
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 from seed_baseline import seed_predict_one
+from timing import timed
 
 from ofa_latency_kedro.encoding import Encoder
 from ofa_latency_kedro.encoding.encoders import analytic, joint_indices, seed128
@@ -40,15 +40,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CHECKPOINT = Path("seed_data") / "checkpoints" / "checkpoint_RTX_2080_Ti_GPU_ofa.pt"
 DATASET = Path("seed_data") / "latency" / "RTX_2080_Ti_GPU_ofa.csv"
 GENE_FIELDS = ("ks", "e", "d", "r", "width_mult")
-
-
-def timed(function, *args, repeat: int = 3) -> tuple[float, Any]:
-    best, value = np.inf, None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        value = function(*args)
-        best = min(best, time.perf_counter() - started)
-    return best, value
 
 
 def per_item_batch(items: list[Any]) -> ArchBatch:

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from sklearn.model_selection import KFold
+from timing import side_by_side
 
 from ofa_latency_kedro.encoding import load_latency_csv
 from ofa_latency_kedro.encoding.encoders import joint_width
@@ -39,20 +37,6 @@ from ofa_latency_kedro.predictors.metrics import (
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def side_by_side(
-    before: Callable[[], Any], after: Callable[[], Any], repeat: int
-) -> tuple[float, Any, float, Any]:
-    """Best time and result of each, the two run in turn (so a busy moment of the machine
-    falls on both alike)."""
-    times, values = [np.inf, np.inf], [None, None]
-    for _ in range(repeat):
-        for side, function in enumerate((before, after)):
-            started = time.perf_counter()
-            values[side] = function()
-            times[side] = min(times[side], time.perf_counter() - started)
-    return times[0], values[0], times[1], values[1]
 
 
 # -- before: the hand-written ridge path (normal equations, penalty chosen on validation) ----

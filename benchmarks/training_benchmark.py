@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from seed_baseline import seed_per_subnet
+from timing import timed
 
 from ofa_latency_kedro.encoding import load_latency_csv, split_table
 from ofa_latency_kedro.measurement import Protocol, get_backend
@@ -43,15 +44,6 @@ DATASETS = {
     "Tesla_P40_GPU_ofa": "checkpoint_Tesla_P40_GPU_ofa.pt",
     "note10_lookuptable_ofa": "checkpoint_note10_ofa.pt",
 }
-
-
-def timed(function, *args, repeat: int = 3) -> tuple[float, Any]:
-    best, value = np.inf, None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        value = function(*args)
-        best = min(best, time.perf_counter() - started)
-    return best, value
 
 
 def accuracy(shared: Path) -> tuple[list[dict[str, Any]], dict[str, LatencyPredictor]]:
