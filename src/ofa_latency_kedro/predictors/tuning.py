@@ -57,6 +57,7 @@ class TuneSettings:
     ``num_samples`` trials drawn from ``search_space`` (a `TrainingConfig` field name:
     [distribution, arguments]), stopped early by ASHA after ``grace_period`` epochs, within
     ``time_budget_s``; trial checkpoints under ``storage_path`` (None: a temporary folder).
+    A ``search_space`` given replaces the default one (`DEFAULT_SEARCH_SPACE`) as a whole.
     ``enabled`` says whether the training pipeline tunes at all."""
 
     enabled: bool = False
