@@ -9,6 +9,8 @@ run here), so code written against those keeps working.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class OfaLatencyError(Exception):
     """Base class of every error this package raises about its inputs or its environment."""
@@ -31,3 +33,28 @@ class ParameterError(OfaLatencyError, ValueError):
         return ParameterError(
             f"{prefix}.{self.parameter}" if prefix else self.parameter, self.problem
         )
+
+
+class LatencyDataError(OfaLatencyError, ValueError):
+    """A latency file, a row of one, or its sidecar that cannot be used; names file, line and
+    field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        where = ", ".join(
+            part
+            for part in (
+                str(path) if path is not None else None,
+                f"line {line}" if line is not None else None,
+                f"field '{field}'" if field is not None else None,
+            )
+            if part
+        )
+        super().__init__(f"{where}: {message}" if where else message)
+        self.path, self.line, self.field = path, line, field

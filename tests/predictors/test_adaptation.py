@@ -114,7 +114,7 @@ def test_a_pure_rescaling_is_recovered_exactly_by_calibration(source):
 
 
 def test_bad_samples_are_named(source, tmp_path: Path):
-    with pytest.raises(ValueError, match="at least 3 measured subnets"):
+    with pytest.raises(ValueError, match="at least 3 distinct measured subnets, got 0"):
         adapt_predictor(source, pd.DataFrame({"child_arch": [], "latency": []}))
     archs = [a.to_seed_string() for a in get_space("ofa").sample(5, seed=5)]
     few = pd.DataFrame({"child_arch": archs, "latency": [5.0, 6.0, -1.0, 7.0, 8.0]})
@@ -128,3 +128,33 @@ def test_more_sources_than_samples_still_calibrate(source, tables):
     few = tables["p40"].iloc[:5]
     adapted = adapt_predictor(source, few, method="calibrate", sources=[source] * 6)
     assert np.isfinite(adapted.predict(tables["p40"]["child_arch"].iloc[-50:])).all()
+
+
+def test_repeats_of_one_subnet_are_one_sample(source, tables):
+    p40 = tables["p40"]
+    repeated = pd.concat([p40.iloc[:1]] * 20, ignore_index=True)
+    with pytest.raises(ValueError, match="at least 3 distinct measured subnets, got 1 in 20 rows"):
+        adapt_predictor(source, repeated)
+    few = pd.concat([p40.iloc[:12]] * 2, ignore_index=True)  # every subnet measured twice
+    adapted = adapt_predictor(source, few)
+    assert adapted.metadata.adaptation.k == 12
+    honest = adapt_predictor(source, p40.iloc[:12])
+    assert adapted.metadata.adaptation.cv_mape == pytest.approx(honest.metadata.adaptation.cv_mape)
+
+
+def test_a_device_of_another_width_family_is_predicted_on_its_own_network(
+    source, tables, shared_dir: Path
+):
+    note10 = load_latency_csv(
+        shared_dir / "seed_data" / "latency" / "note10_lookuptable_ofa.csv",
+        width_mult={"note10_lookuptable": 1.2},
+    )
+    adapted = adapt_predictor(source, note10.iloc[:30], method="calibrate_features")
+    assert (adapted.width_mult, adapted.metadata.network_width_mult) == (1.2, 1.0)
+    test = note10.iloc[-1000:]
+    metrics = regression_metrics(
+        test["latency"].to_numpy(), adapted.predict_batch(ArchBatch.from_frame(test))
+    )
+    assert metrics["spearman"] > 0.98 and metrics["mape"] < 8
+    with pytest.raises(ValueError, match="width_mult 1.0; .* width-1.2 network"):
+        adapted.predict(tables["p40"]["child_arch"].iloc[:3])

@@ -78,11 +78,14 @@ def test_save_and_load_keep_the_model_and_its_embedding(model, tmp_path: Path):
     batch = ArchBatch.from_frame(
         pd.DataFrame(
             ArchBatch.from_archs(
-                [{"ks": [3] * 20, "e": [4] * 20, "d": [3] * 5, "r": [192]}] * 3
+                [{"ks": [3] * 20, "e": [4] * 20, "d": [3] * 5, "r": [192]}] * 3, width_mult=1.2
             ).to_frame()
         )
     )
     assert loaded.kind == "generalized" and loaded.devices == model.devices
+    assert loaded.width_mult == 1.2  # the Note10's network: its width-1.0 twins are refused
+    with pytest.raises(PredictorError, match="width_mult 1.0; .* width-1.2 network"):
+        loaded.predict_batch(batch.at_width(1.0))
     assert loaded.metadata.embedding == placed.metadata.embedding
     np.testing.assert_allclose(loaded.predict_batch(batch), placed.predict_batch(batch))
 

@@ -26,7 +26,7 @@ import pandas as pd
 from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.measurement.log import LatencyDataError, read_sidecar
 from ofa_latency_kedro.search_space import Arch, ArchBatch, ArchError, SearchSpace, get_space
-from ofa_latency_kedro.search_space.spaces import SPACE_ALIASES, SPACE_NAMES
+from ofa_latency_kedro.search_space.spaces import SPACE_ALIASES, SPACE_NAMES, spaces_holding
 
 logger = logging.getLogger(__name__)
 
@@ -227,8 +227,26 @@ def read_latency_file(
             path=path,
         )
     frame = pd.DataFrame.from_records(records)
-    structure = ArchBatch.from_archs(archs).to_frame()
-    return pd.concat([frame, structure], axis=1), report
+    batch = ArchBatch.from_archs(archs)
+    unnamed = frame["space"].isna().to_numpy()
+    if unnamed.any():
+        frame.loc[unnamed, "space"] = _inferred_space(batch[unnamed], path)
+    return pd.concat([frame, batch.to_frame()], axis=1), report
+
+
+def _inferred_space(batch: ArchBatch, path: Path) -> str:
+    """The space of a file whose name, sidecar and rows do not say it: the one space that
+    holds its subnets; a `LatencyDataError` when several do."""
+    holding = spaces_holding(batch)
+    if len(holding) != 1:
+        raise LatencyDataError(
+            f"the file does not say its search space (name it <hardware>_<space>.csv with a "
+            f"space of {', '.join(SPACE_NAMES)}, or give a 'space' column), and its subnets fit "
+            f"{'several spaces: ' + ', '.join(holding) if holding else 'no space'}",
+            path=path,
+        )
+    logger.info("%s: no space in its name; its subnets fit '%s' only", path, holding[0])
+    return holding[0]
 
 
 @functools.lru_cache(maxsize=64)

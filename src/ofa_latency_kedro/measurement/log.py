@@ -23,35 +23,10 @@ import pandas as pd
 
 from ofa_latency_kedro import pause
 from ofa_latency_kedro.atomic import atomic_write_json
-from ofa_latency_kedro.errors import OfaLatencyError
+from ofa_latency_kedro.errors import LatencyDataError
 from ofa_latency_kedro.search_space import Arch, ArchError
 
 logger = logging.getLogger(__name__)
-
-
-class LatencyDataError(OfaLatencyError, ValueError):
-    """A latency file, a row of one, or its sidecar that cannot be used; names file, line and
-    field."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        path: Path | str | None = None,
-        line: int | None = None,
-        field: str | None = None,
-    ) -> None:
-        where = ", ".join(
-            part
-            for part in (
-                str(path) if path is not None else None,
-                f"line {line}" if line is not None else None,
-                f"field '{field}'" if field is not None else None,
-            )
-            if part
-        )
-        super().__init__(f"{where}: {message}" if where else message)
-        self.path, self.line, self.field = path, line, field
 
 
 def read_sidecar(csv_path: str | os.PathLike[str]) -> dict[str, Any] | None:

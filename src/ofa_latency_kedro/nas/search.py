@@ -28,6 +28,7 @@ from ofa_latency_kedro.predictors import LatencyPredictor
 from ofa_latency_kedro.progress import progress_bar
 from ofa_latency_kedro.search_space import ArchBatch, cost_table, get_space
 from ofa_latency_kedro.search_space.network import block_cost_table
+from ofa_latency_kedro.search_space.spaces import subspaces
 from ofa_latency_kedro.settings_dict import from_settings
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ OBJECTIVES = ("accuracy", "macs", "auto")
 #: What a search found for one budget (a repeated search replaces exactly these).
 WINNER_COLUMNS = (
     "status",
+    "extrapolated",
     "predicted_accuracy",
     "predicted_latency_ms",
     "macs",
@@ -170,6 +172,12 @@ def _search_space(predictor: LatencyPredictor, space: str | None, resolutions: s
     name = space or predictor.space or "ofa"
     width = predictor.width_mult or 1.0
     searched = get_space(name, resolutions=resolutions, width_mult=width)
+    if predictor.space is not None and searched.name not in subspaces(predictor.space):
+        raise ParameterError(
+            "space",
+            f"is '{searched.name}', whose subnets lie outside the space '{predictor.space}' "
+            f"{predictor!r} was trained on (search {', '.join(subspaces(predictor.space))})",
+        )
     trained = predictor.resolutions
     if trained is not None:
         inside = [r for r in searched.resolutions if trained[0] <= r <= trained[-1]]
@@ -260,6 +268,7 @@ def run_nas(
                 "budget_ms": result.budget_ms,
                 "objective": used,
                 "status": result.status,
+                "extrapolated": False,
                 "search_seconds": seconds / len(results),
                 "population_size": settings.population_size,
                 "generations": settings.generations,
@@ -278,6 +287,17 @@ def run_nas(
                     arch=arch.to_seed_string(),
                     canonical_key=arch.canonical_key,
                 )
+                reason = predictor.extrapolation(result.arch, np.array([result.latency_ms]))[0]
+                row["extrapolated"] = bool(reason)
+                if reason:
+                    row["message"] = f"extrapolated: {reason}"
+                    logger.warning(
+                        "%s, budget %g ms: the winner lies outside what the predictor was "
+                        "trained on (%s); measure it before trusting its latency",
+                        name,
+                        result.budget_ms,
+                        reason,
+                    )
                 populations[f"{name}@{result.budget_ms:g}ms"] = {
                     "latency_ms": result.population_latency.tolist(),
                     "fitness": result.population_fitness.tolist(),

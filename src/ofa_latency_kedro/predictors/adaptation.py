@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 #: Folds of the cross-validation that chooses a method (fewer samples: leave-one-out).
 FOLDS = 5
+#: The fewest distinct subnets an adaptation takes.
+MIN_SAMPLES = 3
 
 
 @dataclass(frozen=True)
@@ -63,20 +65,32 @@ class Target:
     sources: tuple[LatencyPredictor, ...]
     seed: int
 
+    @property
+    def width_mult(self) -> float | None:
+        """The width of the target's network (its samples'), when they agree on one."""
+        widths = np.unique(self.batch.width_mult)
+        return float(widths[0]) if len(widths) == 1 else None
 
-def _placed(predictor: LatencyPredictor, target: Target) -> LatencyPredictor:
-    """A per-device predictor as it is; a generalized one on the average device of the space."""
-    if predictor.kind != "generalized":
-        return predictor
-    return predictor.placed(
-        average_embedding(predictor, target.space),
-        hardware=target.hardware or "new device",
-        space=target.space,
-    )
+
+def _on_target(predictor: LatencyPredictor, target: Target) -> LatencyPredictor:
+    """The source as it answers for the target's subnets, before fitting: a generalized one
+    placed on the average device of the space; one of another width family reading the same
+    genes on its own network (as blended sources do)."""
+    if predictor.kind == "generalized":
+        return predictor.placed(
+            average_embedding(predictor, target.space),
+            hardware=target.hardware or "new device",
+            space=target.space,
+            width_mult=target.width_mult,
+        )
+    source_width = predictor.metadata.network_width_mult or predictor.width_mult
+    if target.width_mult is None or source_width in (None, target.width_mult):
+        return predictor.replace(width_mult=target.width_mult or predictor.width_mult)
+    return predictor.replace(width_mult=target.width_mult, network_width_mult=source_width)
 
 
 def _calibrated(predictor: LatencyPredictor, target: Target, features: bool) -> LatencyPredictor:
-    placed = _placed(predictor, target)
+    placed = _on_target(predictor, target)
     calibration = fit_calibration(
         placed.predict_batch(target.batch),
         target.latency,
@@ -96,16 +110,17 @@ def _calibrate_features(predictor: LatencyPredictor, target: Target) -> LatencyP
 
 def _retrainer(method: str) -> Callable[[LatencyPredictor, Target], LatencyPredictor]:
     def fit(predictor: LatencyPredictor, target: Target) -> LatencyPredictor:
-        calibration = fit_calibration(predictor.predict_batch(target.batch), target.latency)
+        placed = _on_target(predictor, target)
+        calibration = fit_calibration(placed.predict_batch(target.batch), target.latency)
         module = retrained_module(
-            predictor,
+            placed,
             target.batch,
             target.latency,
             method,
             seed=target.seed,
             calibration=calibration,
         )
-        return predictor.replace(module=module, calibration=calibration, sources=())
+        return placed.replace(module=module, calibration=calibration, sources=())
 
     return fit
 
@@ -115,6 +130,7 @@ def _embedding(predictor: LatencyPredictor, target: Target) -> LatencyPredictor:
         fit_embedding(predictor, target.batch, target.latency, space=target.space),
         hardware=target.hardware or "new device",
         space=target.space,
+        width_mult=target.width_mult,
     )
 
 
@@ -156,14 +172,12 @@ def applies(predictor: LatencyPredictor, method: str) -> bool:
 
 
 def few_shot_samples(few: pd.DataFrame) -> tuple[ArchBatch, np.ndarray, str | None, str | None]:
-    """The K measured subnets of a table as a batch and their latencies, validated; with
-    the table's hardware and space when it names one each."""
+    """The K measured subnets of a table as a batch and their latencies, validated, one per
+    distinct subnet (repeats of a subnet merged to their median: twenty measurements of one
+    subnet are one sample, not twenty); with the table's hardware and space when it names
+    one each."""
     table = as_latency_table(few)
     latency = table["latency"].to_numpy(dtype=float)
-    if len(table) < 3:
-        raise LatencyDataError(
-            f"adapting a predictor needs at least 3 measured subnets, got {len(table)}"
-        )
     bad = ~np.isfinite(latency) | (latency <= 0)
     if bad.any():
         row = table.iloc[int(np.argmax(bad))]
@@ -171,12 +185,22 @@ def few_shot_samples(few: pd.DataFrame) -> tuple[ArchBatch, np.ndarray, str | No
             f"{row['source']}, line {row['line']}: field 'latency' has value {float(row['latency'])}; "
             "a latency must be a positive number of ms"
         )
+    keys = table["canonical_key"].to_numpy()
+    distinct, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    if len(distinct) < MIN_SAMPLES:
+        raise LatencyDataError(
+            f"adapting a predictor needs at least {MIN_SAMPLES} distinct measured subnets, got "
+            f"{len(distinct)}" + (f" in {len(table)} rows" if len(table) != len(distinct) else "")
+        )
+    merged = np.array([np.median(latency[inverse == i]) for i in range(len(distinct))])
+    order = np.argsort(first)
 
     def single(values: pd.Series) -> str | None:
-        distinct = pd.unique(values.dropna())
-        return str(distinct[0]) if len(distinct) == 1 else None
+        names = pd.unique(values.dropna())
+        return str(names[0]) if len(names) == 1 else None
 
-    return ArchBatch.from_frame(table), latency, single(table["hardware"]), single(table["space"])
+    batch = ArchBatch.from_frame(table.iloc[first[order]])
+    return batch, merged[order], single(table["hardware"]), single(table["space"])
 
 
 def _cross_validated(predictor: LatencyPredictor, method: str, target: Target) -> float:
@@ -289,8 +313,14 @@ def adapt_predictor(
         seed=seed,
         seconds=time.perf_counter() - started,
     )
+    spread = np.percentile(latency, [0, 25, 50, 75, 100])
     adapted = adapted.replace(
-        adaptation=record, hardware=target.hardware or adapted.hardware, metrics={}
+        adaptation=record,
+        hardware=target.hardware or adapted.hardware,
+        metrics={},
+        # what it was fitted to: the new device's samples (the source's latencies are
+        # another device's), for auto budgets and the extrapolation flags
+        latency_ms=dict(zip(("min", "p25", "median", "p75", "max"), spread.tolist(), strict=True)),
     )
     logger.info(
         "Adapted %s to %s from %d samples with %s (cross-validated MAPE: %s) in %.1f s",

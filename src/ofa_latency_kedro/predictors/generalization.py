@@ -36,6 +36,7 @@ from ofa_latency_kedro.encoding.hardware import KINDS, NUMERIC_FIELDS
 from ofa_latency_kedro.encoding.loading import LatencyDataError
 from ofa_latency_kedro.predictors.checkpoint import library_versions
 from ofa_latency_kedro.predictors.config import GeneralizedConfig
+from ofa_latency_kedro.predictors.domain import training_domain
 from ofa_latency_kedro.predictors.embedding import average_embedding, blended_devices
 from ofa_latency_kedro.predictors.fitting import train_module
 from ofa_latency_kedro.predictors.kinds.generalized import ENCODER, GeneralizedKind
@@ -73,7 +74,8 @@ def train_generalized(
     if not np.all(np.isfinite(latency) & (latency > 0)):
         raise LatencyDataError("a generalized predictor needs positive, finite latencies")
     encoder = Encoder(ENCODER)
-    features = torch.from_numpy(encoder.encode(ArchBatch.from_frame(table).at_width(1.0)))
+    batch = ArchBatch.from_frame(table)
+    features = torch.from_numpy(encoder.encode(batch.at_width(1.0)))
     device_index = torch.tensor(names.map({d: i for i, d in enumerate(devices)}).to_numpy())
     target = torch.from_numpy(np.log(latency).astype(np.float32))
     torch.manual_seed(config.seed)
@@ -114,6 +116,10 @@ def train_generalized(
             str(table.loc[names == device, "hardware"].iloc[0]) for device in devices
         ),
         device_spaces=tuple(str(table.loc[names == device, "space"].iloc[0]) for device in devices),
+        device_widths=tuple(
+            float(table.loc[names == device, "width_mult"].iloc[0]) for device in devices
+        ),
+        domain=training_domain(batch, tuple(sorted(set(batch.r.tolist())))),
         encoders={"input": encoder},
         architecture={
             "in_features": int(features.shape[1]),

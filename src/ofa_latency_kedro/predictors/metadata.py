@@ -191,11 +191,15 @@ class PredictorMetadata:
 
     ``kind`` names the predictor kind (`ofa_latency_kedro.predictors.kinds`), ``encoders``
     the encoding of each input part, ``architecture`` the module's shape; ``hardware``,
-    ``space`` and ``width_mult`` the dataset it predicts; ``latency_ms`` the spread of its
-    training latencies; ``training``, ``history`` and ``metrics`` how it was trained and how
-    well it did. A generalized predictor lists its training ``devices`` (with their hardware,
-    space and registry descriptors) and stands on a device by its ``embedding``; an adapted
-    one carries its ``calibration`` and ``adaptation`` record."""
+    ``space`` and ``width_mult`` the dataset it predicts (a subnet of another width or space
+    is refused; None: any); ``network_width_mult`` the width of the network its module reads
+    when that differs (an adapted predictor of a device of another width family); ``domain``
+    the resolutions and MACs range of its training subnets and ``latency_ms`` the spread of
+    its training latencies (beyond them, predictions are flagged as extrapolations);
+    ``training``, ``history`` and ``metrics`` how it was trained and how well it did. A
+    generalized predictor lists its training ``devices`` (with their hardware, space, width
+    and registry descriptors) and stands on a device by its ``embedding``; an adapted one
+    carries its ``calibration`` and ``adaptation`` record."""
 
     kind: str
     encoders: Mapping[str, Encoder]
@@ -204,6 +208,8 @@ class PredictorMetadata:
     hardware: str | None = None
     space: str | None = None
     width_mult: float | None = None
+    network_width_mult: float | None = None
+    domain: Mapping[str, Any] = field(default_factory=dict)
     normalization: str | None = None
     loss: str | None = None
     latency_ms: Mapping[str, float] | None = None
@@ -213,6 +219,7 @@ class PredictorMetadata:
     devices: tuple[str, ...] = ()
     device_hardware: tuple[str, ...] = ()
     device_spaces: tuple[str, ...] = ()
+    device_widths: tuple[float | None, ...] = ()
     descriptors: Mapping[str, Any] = field(default_factory=dict)
     embedding: DeviceEmbedding | None = None
     calibration: Calibration | None = None
@@ -224,6 +231,7 @@ class PredictorMetadata:
     def __post_init__(self) -> None:
         for name in (
             "architecture",
+            "domain",
             "latency_ms",
             "training",
             "history",
@@ -235,8 +243,10 @@ class PredictorMetadata:
         object.__setattr__(self, "encoders", MappingProxyType(dict(self.encoders)))
         for name in ("devices", "device_hardware", "device_spaces"):
             object.__setattr__(self, name, tuple(str(v) for v in getattr(self, name)))
-        if self.width_mult is not None:
-            object.__setattr__(self, "width_mult", float(self.width_mult))
+        object.__setattr__(self, "device_widths", tuple(self.device_widths))
+        for name in ("width_mult", "network_width_mult"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, float(getattr(self, name)))
         if self.embedding is not None and len(self.embedding.weights) != len(self.devices):
             raise PredictorError(
                 f"the embedding weighs {len(self.embedding.weights)} devices, the predictor "

@@ -17,6 +17,13 @@ import torch
 
 from ofa_latency_kedro.encoding.loading import dataset_name_parts
 from ofa_latency_kedro.predictors.calibration import apply_calibration
+from ofa_latency_kedro.predictors.domain import (
+    extrapolation,
+    finite,
+    floor_ms,
+    positive,
+    refuse_outside,
+)
 from ofa_latency_kedro.predictors.kinds import get_kind
 from ofa_latency_kedro.predictors.kinds.generalized import GeneralizedKind
 from ofa_latency_kedro.predictors.metadata import (
@@ -121,21 +128,31 @@ class LatencyPredictor:
                 f"{', '.join(self.devices)} (adapt it to a new device with adapt_predictor)"
             )
         hardware, space = dataset_name_parts(name)
+        index = self.devices.index(name)
+        widths = self.metadata.device_widths
         return self.placed(
-            DeviceEmbedding.of_device(self.devices.index(name), len(self.devices), name),
+            DeviceEmbedding.of_device(index, len(self.devices), name),
             hardware=hardware,
             space=space,
+            width_mult=widths[index] if widths else None,
         )
 
     def placed(
-        self, embedding: DeviceEmbedding, *, hardware: str | None, space: str | None = None
+        self,
+        embedding: DeviceEmbedding,
+        *,
+        hardware: str | None,
+        space: str | None = None,
+        width_mult: float | None = None,
     ) -> LatencyPredictor:
-        """A generalized predictor standing on a device by ``embedding`` (no calibration)."""
+        """A generalized predictor standing on a device by ``embedding`` (no calibration):
+        it predicts that device's subnets of ``space`` and ``width_mult`` (None: any)."""
         self._generalized()
         return self.replace(
             embedding=embedding,
             hardware=hardware,
             space=space or self.space,
+            width_mult=width_mult,
             calibration=None,
             sources=(),
         )
@@ -169,7 +186,21 @@ class LatencyPredictor:
     def predict_batch(
         self, batch: ArchBatch, *, hardware_features: np.ndarray | Sequence[float] | None = None
     ) -> np.ndarray:
-        """Latency in ms of a batch, predicted `PREDICT_CHUNK` rows at a time."""
+        """Latency in ms of a batch, predicted `PREDICT_CHUNK` rows at a time: positive and
+        finite; a subnet of another width or space than the predictor's is refused."""
+        out = self._predict(batch, hardware_features)
+        if self.metadata.calibration is None:
+            return positive(out, floor_ms(self.metadata))
+        return finite(out)  # a calibration answers exp(...): positive already
+
+    def _predict(
+        self, batch: ArchBatch, hardware_features: np.ndarray | Sequence[float] | None = None
+    ) -> np.ndarray:
+        """The module's answer (ms), calibrated when the predictor carries a calibration,
+        before the floor that keeps every answer positive (a calibration reads its sources'
+        answers as they are, in log space)."""
+        refuse_outside(self.metadata, batch)
+        genes = self._network_batch(batch)
         out = np.empty(len(batch), dtype=np.float64)
         hardware = None
         if hardware_features is not None:
@@ -182,7 +213,7 @@ class LatencyPredictor:
                 out[start:stop] = self._kind.predict_chunk(
                     self.module,
                     self.metadata,
-                    batch[start:stop],
+                    genes[start:stop],
                     None if hardware is None else hardware[start:stop],
                 )
         if self.metadata.calibration is None:
@@ -191,16 +222,39 @@ class LatencyPredictor:
             self.metadata.calibration,
             batch,
             out,
-            [source.predict_on_own_network(batch) for source in self.sources],
+            [source._predict(source.own_network(batch)) for source in self.sources],
         )
+
+    def _network_batch(self, batch: ArchBatch) -> ArchBatch:
+        """The subnets as the module reads them: on its own network when that is of another
+        width than the subnets it predicts (an adapted predictor of another width family)."""
+        network = self.metadata.network_width_mult
+        if network is not None and not np.all(batch.width_mult == network):
+            return batch.at_width(network)
+        return batch
+
+    def own_network(self, batch: ArchBatch) -> ArchBatch:
+        """The subnets with the same genes on the network of this predictor's width."""
+        width = self.width_mult
+        if width is not None and not np.all(batch.width_mult == width):
+            return batch.at_width(width)
+        return batch
+
+    def extrapolation(
+        self, archs: ArchBatch | Iterable[ArchLike], predicted_ms: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Per subnet, why its prediction lies outside what the predictor was trained on ("":
+        it does not): a resolution it was not trained at, MACs beyond those of its training
+        subnets, a predicted latency (``predicted_ms``, predicted here when not given) beyond
+        its training latencies."""
+        batch = archs if isinstance(archs, ArchBatch) else ArchBatch.from_archs(archs)
+        predicted = self.predict_batch(batch) if predicted_ms is None else predicted_ms
+        return extrapolation(self.metadata, batch, np.asarray(predicted, dtype=np.float64))
 
     def predict_on_own_network(self, batch: ArchBatch) -> np.ndarray:
         """Latency of the subnets with the same genes on the network this predictor was
         trained for (its width multiplier): how a device of another width family ranks them."""
-        width = self.width_mult
-        if width is not None and not np.all(batch.width_mult == width):
-            batch = batch.at_width(width)
-        return self.predict_batch(batch)
+        return self.predict_batch(self.own_network(batch))
 
     def uncalibrated(self) -> LatencyPredictor:
         """This predictor as its module predicts, without calibration and sources."""
@@ -211,7 +265,8 @@ class LatencyPredictor:
     # -- the module, for training on top of it ------------------------------------------------
     def module_inputs(self, batch: ArchBatch) -> tuple[torch.Tensor, ...]:
         """What its module reads for ``batch`` (for training on top of it)."""
-        return self._kind.module_inputs(self.metadata, batch)
+        refuse_outside(self.metadata, batch)
+        return self._kind.module_inputs(self.metadata, self._network_batch(batch))
 
     def head_parameters(self, module: torch.nn.Module | None = None) -> list[torch.nn.Parameter]:
         """The output heads of ``module`` (a copy of this predictor's), or of its own."""

@@ -20,6 +20,7 @@ from ofa_latency_kedro.encoding.splits import DEFAULT_SPLIT, split_table
 from ofa_latency_kedro.predictors.checkpoint import library_versions
 from ofa_latency_kedro.predictors.config import TrainingConfig
 from ofa_latency_kedro.predictors.data import PreparedData, SplitData
+from ofa_latency_kedro.predictors.domain import training_domain
 from ofa_latency_kedro.predictors.fitting import torch_threads
 from ofa_latency_kedro.predictors.generalization import train_generalized
 from ofa_latency_kedro.predictors.kinds import get_kind
@@ -124,6 +125,7 @@ def fit_prepared(
             latency_ms=dict(
                 zip(("min", "p25", "median", "p75", "max"), spread.tolist(), strict=True)
             ),
+            domain=training_domain(data.train.batch, data.resolutions),
             training={
                 "config": config.to_dict(),
                 "split": data.split,

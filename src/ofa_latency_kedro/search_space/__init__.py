@@ -9,11 +9,19 @@ from ofa_latency_kedro.search_space.network import (
     net_config,
     subnet_stats,
 )
-from ofa_latency_kedro.search_space.spaces import SPACE_NAMES, SearchSpace, get_space
+from ofa_latency_kedro.search_space.spaces import (
+    SPACE_NAMES,
+    SearchSpace,
+    get_space,
+    infer_space,
+    spaces_holding,
+)
 from ofa_latency_kedro.search_space.table import subnet_table
 
 __all__ = [
     "SPACE_NAMES",
+    "infer_space",
+    "spaces_holding",
     "Arch",
     "ArchBatch",
     "ArchError",

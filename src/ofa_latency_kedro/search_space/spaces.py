@@ -317,3 +317,40 @@ def get_space(
         fixed_kernels=COMPOFA_FIXED_KERNELS if canonical == "compofa" else None,
         coupled_expand=canonical != "ofa",
     )
+
+
+#: Every space and the spaces inside it (fixed-kernel CompOFA subnets are CompOFA-elastic
+#: subnets, which are OFA subnets).
+_SUBSPACES = {
+    "ofa": ("ofa", "compofa-elastic", "compofa"),
+    "compofa-elastic": ("compofa-elastic", "compofa"),
+    "compofa": ("compofa",),
+}
+
+
+def subspaces(name: str) -> tuple[str, ...]:
+    """The space ``name`` and the spaces whose every subnet is one of its subnets."""
+    return _SUBSPACES[get_space(name).name]
+
+
+def spaces_holding(batch: ArchBatch) -> tuple[str, ...]:
+    """The names of the spaces that hold every subnet of ``batch`` by its kernels, expand
+    ratios and depths (any OFA resolution, the batch's own widths)."""
+    widths = np.unique(batch.width_mult)
+    return tuple(
+        name
+        for name in SPACE_NAMES
+        if all(
+            get_space(name, resolutions="ofa", width_mult=float(width))
+            .contains_batch(batch[batch.width_mult == width])
+            .all()
+            for width in widths
+        )
+    )
+
+
+def infer_space(batch: ArchBatch) -> str | None:
+    """The one space that holds these subnets, or None when several do (a fixed-kernel
+    CompOFA subnet is also an OFA one) or none."""
+    holding = spaces_holding(batch)
+    return holding[0] if len(holding) == 1 else None

@@ -9,12 +9,9 @@ from typing import Any
 
 from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.pipelines.common import names_or_all
-from ofa_latency_kedro.predictors.adaptation import METHODS
+from ofa_latency_kedro.predictors.adaptation import METHODS, MIN_SAMPLES
 from ofa_latency_kedro.search_space.selection import SAMPLERS
 from ofa_latency_kedro.settings_dict import from_settings
-
-#: The fewest samples an adaptation takes.
-MIN_K = 3
 
 
 @dataclass(frozen=True)
@@ -42,9 +39,9 @@ class FinetuningSettings:
         for name in ("ks", "adapt_k"):
             values = getattr(self, name)
             for value in values if isinstance(values, tuple) else (values,):
-                if value < MIN_K:
+                if value < MIN_SAMPLES:
                     raise ParameterError(
-                        name, f"must be at least {MIN_K} measured subnets, got {value}"
+                        name, f"must be at least {MIN_SAMPLES} measured subnets, got {value}"
                     )
         unknown = [m for m in self.methods if m != "auto" and m not in METHODS]
         if unknown:

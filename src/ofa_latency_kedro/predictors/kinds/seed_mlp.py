@@ -26,6 +26,7 @@ from ofa_latency_kedro.predictors.kinds.base import (
 from ofa_latency_kedro.predictors.metadata import PredictorError, PredictorMetadata
 from ofa_latency_kedro.predictors.models import SeedMLP
 from ofa_latency_kedro.search_space import ArchBatch
+from ofa_latency_kedro.search_space.constants import SEED_RESOLUTIONS
 
 if TYPE_CHECKING:
     from ofa_latency_kedro.predictors.config import TrainingConfig
@@ -124,14 +125,33 @@ class SeedMLPKind(PredictorKind):
             architecture={"in_features": in_features, "hidden": module.hidden},
             hardware=hardware,
             space=space,
+            width_mult=SEED_DATASET_WIDTHS.get(hardware),
+            domain={"resolutions": list(SEED_RESOLUTIONS)},
         )
         return module, metadata
 
 
+#: The width of the network each of the seed's datasets measured, by the hardware name of
+#: its checkpoint (conf/base/hardware.yml lists the same; a test keeps them equal). The
+#: seed's generalized checkpoint learnt from the two GPUs' width-1.0 datasets.
+SEED_DATASET_WIDTHS: dict[str, float] = {
+    "RTX_2080_Ti_GPU": 1.0,
+    "Tesla_P40_GPU": 1.0,
+    "Intel_Xeon_CPU": 1.0,
+    "note10_lookuptable": 1.2,
+    "generalized": 1.0,
+}
+#: The seed named its Note10 checkpoint after the phone, its dataset after the lookup table.
+_SEED_HARDWARE_ALIASES = {"note10": "note10_lookuptable"}
+
+
 def names_from_checkpoint_file(path: Path) -> tuple[str | None, str | None]:
-    """``checkpoint_RTX_2080_Ti_GPU_ofa.pt`` -> (``RTX_2080_Ti_GPU``, ``ofa``)."""
+    """``checkpoint_RTX_2080_Ti_GPU_ofa.pt`` -> (``RTX_2080_Ti_GPU``, ``ofa``);
+    ``checkpoint_note10_ofa.pt`` -> (``note10_lookuptable``, ``ofa``), its dataset's name."""
     stem = re.sub(
         r"^(finetune_note_10_)?checkpoint_(finetune_)?", "", path.stem, flags=re.IGNORECASE
     )
     hardware, space = dataset_name_parts(stem)
-    return (hardware if space else None), space
+    if not space:
+        return None, space
+    return _SEED_HARDWARE_ALIASES.get(hardware, hardware), space
