@@ -188,7 +188,12 @@ def _zero_shot_rows(
         )
     rows = []
     for descriptor_name, embedding in candidates.items():
-        placed = model.placed(embedding, hardware=hardware, space=space)
+        placed = model.placed(
+            embedding,
+            hardware=hardware,
+            space=space,
+            width_mult=float(device["width_mult"].iloc[0]),
+        )
         metrics = regression_metrics(truth, placed.predict_batch(test_batch))
         rows.append(
             {
