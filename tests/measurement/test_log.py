@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.measurement.log import (
     LATENCY_COLUMNS,
     DamagedRowsError,
@@ -192,6 +193,10 @@ def test_rejecting_moves_damaged_lines_aside_and_loses_nothing(tmp_path: Path, c
     assert sorted(restored["child_arch"]) == sorted(r["child_arch"] for r in rows(10))
     assert original[0] == kept[0]
     assert LatencyLog(path).reject_damaged() == 0  # nothing left to move
+    with pytest.raises(
+        ParameterError, match="'on_damaged' must be one of raise, reject, got 'skip'"
+    ):
+        LatencyLog(path).read(on_damaged="skip")
     LatencyLog(path).append(rows(10))  # a second rejection appends below the first
     merged(path)
     LatencyLog(path).read(on_damaged="reject")

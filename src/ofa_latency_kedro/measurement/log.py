@@ -39,7 +39,7 @@ import pandas as pd
 
 from ofa_latency_kedro import pause
 from ofa_latency_kedro.atomic import ExclusiveLock, atomic_write_bytes, atomic_write_json
-from ofa_latency_kedro.errors import OfaLatencyError
+from ofa_latency_kedro.errors import OfaLatencyError, ParameterError
 from ofa_latency_kedro.search_space import Arch, ArchError
 
 logger = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def lock_path(csv_path: str | os.PathLike[str]) -> Path:
 def writer_lock(csv_path: str | os.PathLike[str]) -> Iterator[None]:
     """Hold the writer lock of the dataset ``csv_path`` (re-entrant within this process);
     `DatasetBusyError` at once when another process holds it."""
-    key = lock_path(csv_path).absolute()
+    key = lock_path(csv_path).resolve()
     with _HELD_GUARD:
         entry = _HELD.get(key)
         if entry is None:
@@ -258,8 +258,8 @@ class LatencyLog:
         lines raise `DamagedRowsError`, or with ``on_damaged="reject"`` move aside (see
         `reject_damaged`)."""
         if on_damaged not in ON_DAMAGED_ROWS:
-            raise ValueError(
-                f"on_damaged must be one of {', '.join(ON_DAMAGED_ROWS)}, got {on_damaged!r}"
+            raise ParameterError(
+                "on_damaged", f"must be one of {', '.join(ON_DAMAGED_ROWS)}, got {on_damaged!r}"
             )
         scan = self._scan()
         if scan.partial:
@@ -271,7 +271,7 @@ class LatencyLog:
         if scan.damaged:
             if on_damaged == "raise":
                 raise DamagedRowsError(self.path, scan.damaged, self.rejected_path)
-            self._reject(scan)
+            scan = self._reject()
         self._keys = set(scan.keys)
         if not scan.rows:
             return pd.DataFrame(columns=list(scan.header or LATENCY_COLUMNS))
@@ -297,15 +297,16 @@ class LatencyLog:
     def reject_damaged(self) -> int:
         """Move the damaged lines to ``<name>.rejected.csv`` and rewrite the dataset without
         them; returns how many moved."""
-        scan = self._scan()
-        if scan.damaged:
-            self._reject(scan)
-        return len(scan.damaged)
+        return len(self._reject().damaged)
 
-    def _reject(self, scan: _Scan) -> None:
-        """Append the damaged lines to the rejected file (durably), then replace the dataset
-        by its other lines (atomically): a kill in between repeats lines there, loses none."""
+    def _reject(self) -> _Scan:
+        """Under the writer lock, append the damaged lines to the rejected file (durably), then
+        replace the dataset by its other lines (atomically): a kill in between repeats lines
+        there, loses none. Returns the scan the rewrite was made from."""
         with self.writing():
+            scan = self._scan()
+            if not scan.damaged:
+                return scan
             now = datetime.now(UTC).isoformat(timespec="seconds")
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\n")
@@ -332,6 +333,7 @@ class LatencyLog:
             ", ..." if len(scan.damaged) > _LISTED_LINES else "",
             self.rejected_path,
         )
+        return scan
 
     def _repair_tail(self) -> None:
         """Cut an incomplete last line off, by bytes (its text may end inside a character)."""
