@@ -1,18 +1,22 @@
 """Project hooks: the MLflow records of every ``kedro run``, written in one place from the
 outputs the catalog saves (so a checkpoint is written once, by the catalog, and logged from
-that file), never from inside a node."""
+that file), never from inside a node; and the lock that lets concurrent ``kedro run``s create
+the local MLflow store one at a time."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
 from typing import Any
 
 import mlflow
+from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 
 from ofa_latency_kedro import tracking
+from ofa_latency_kedro.atomic import ExclusiveLock
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +56,63 @@ class MlflowRecordsHook:
         if self._records is not None:
             self._records.end(tracking.end_status(failed))
             self._records = None
+
+
+class MlflowStoreLockHook:
+    """Concurrent ``kedro run``s create a local SQLite MLflow store one at a time.
+
+    kedro-mlflow creates the store (its tables, by migrations) and the experiment in its
+    ``after_context_created`` hook; two runs doing so at once on a fresh project crash ("table
+    experiments already exists", alembic's "Online migration expected to match one row"). This
+    hook wraps every ``after_context_created`` implementation, kedro-mlflow's included whatever
+    the order of registration (a pluggy wrapper runs around all plain implementations), in an
+    exclusive lock on ``<store>.lock`` beside the SQLite file. Other stores (a tracking server)
+    need no lock; nor does a run that starts inside an active MLflow run (kedro-mlflow then
+    sets nothing up).
+    """
+
+    @hook_impl(wrapper=True)
+    def after_context_created(self, context: Any) -> Generator[None, Any, Any]:
+        store = _sqlite_store(context)
+        if store is None:
+            return (yield)
+        lock = ExclusiveLock(store.with_name(store.name + ".lock"))
+        holder = lock.try_acquire()
+        if holder is not None:
+            logger.info(
+                "Waiting for %s to finish setting up the MLflow store %s", holder.describe(), store
+            )
+            lock.acquire()
+        try:
+            return (yield)
+        finally:
+            lock.release()
+
+
+#: Where kedro-mlflow reads mlflow.yml from (its own patterns, added the same way).
+_MLFLOW_CONFIG_PATTERNS = ["mlflow*", "mlflow*/**", "**/mlflow*"]
+_SQLITE_PREFIX = "sqlite:///"
+
+
+def _sqlite_store(context: Any) -> Path | None:
+    """The SQLite file kedro-mlflow will set the store up in (SQLAlchemy resolves a relative
+    ``sqlite:///`` path against the working folder), or None when it sets up no local store."""
+    if mlflow.active_run() is not None:
+        return None
+    patterns = context.config_loader.config_patterns
+    if "mlflow" not in patterns:
+        patterns.update({"mlflow": list(_MLFLOW_CONFIG_PATTERNS)})
+    try:
+        server = (context.config_loader["mlflow"] or {}).get("server") or {}
+    except MissingConfigException:
+        server = {}
+    uri = server.get("mlflow_tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") or ""
+    if not uri.startswith(_SQLITE_PREFIX):
+        return None
+    location = uri[len(_SQLITE_PREFIX) :].split("?", 1)[0]
+    if not location or location == ":memory:":
+        return None
+    return Path(location).absolute()
 
 
 def _checkpoints(dataset: Any, names: Mapping[str, Any]) -> dict[str, Path]:

@@ -4,10 +4,11 @@ See https://docs.kedro.org/en/stable/configure/configuration_basics/"""
 
 from kedro.config import OmegaConfigLoader
 
-from ofa_latency_kedro.hooks import MlflowRecordsHook
+from ofa_latency_kedro.hooks import MlflowRecordsHook, MlflowStoreLockHook
 
-#: The MLflow records of each run (kedro-mlflow, a plugin, opens the run itself).
-HOOKS = (MlflowRecordsHook(),)
+#: The MLflow records of each run (kedro-mlflow, a plugin, opens the run itself), and the lock
+#: that lets concurrent runs create the local MLflow store one at a time.
+HOOKS = (MlflowRecordsHook(), MlflowStoreLockHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

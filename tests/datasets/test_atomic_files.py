@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from kedro.io import DataCatalog
 
 from ofa_latency_kedro.datasets import AtomicCSVDataset, AtomicParquetDataset
 from tests.helpers import PROJECT_ROOT, PausedProcess
@@ -99,3 +100,18 @@ def test_a_killed_save_never_leaves_half_a_table(
         assert [p.stat().st_size for p in leftovers] == [0]
     else:
         assert leftovers == []
+
+
+def test_the_net_configs_folder_holds_the_last_results_only(tmp_path: Path):
+    entry = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "catalog.yml").read_text())[
+        "nas_net_configs"
+    ]
+    folder = tmp_path / "net_configs"
+    catalog = DataCatalog.from_config({"nas_net_configs": {**entry, "path": str(folder)}})
+    catalog.save("nas_net_configs", {f"gpu_{budget}ms": {"ms": budget} for budget in (10, 15, 20)})
+    catalog.save("nas_net_configs", {"cpu_30ms": {"ms": 30}, "cpu_40ms": {"ms": 40}})
+    assert sorted(p.name for p in folder.iterdir()) == ["cpu_30ms.json", "cpu_40ms.json"]
+    assert {name: load() for name, load in catalog.load("nas_net_configs").items()} == {
+        "cpu_30ms": {"ms": 30},
+        "cpu_40ms": {"ms": 40},
+    }

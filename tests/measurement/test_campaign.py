@@ -83,6 +83,20 @@ def test_measure_plan_skips_what_is_there_and_keeps_sessions(lut_params):
     assert len(sidecars[-1]["sessions"]) == 2
 
 
+def test_a_session_that_never_finished_is_marked_interrupted(lut_params):
+    target = target_of(lut_params, space="compofa")
+    plan = get_space("compofa", width_mult=1.2).sample_distinct(4, seed=0)
+    rows, sidecars = run(plan[:2], None, None, target)
+    killed = sidecars[0]  # what a run killed while measuring leaves on disk
+    assert killed["sessions"][-1]["status"] == "running"
+    _, sidecars = run(plan, pd.DataFrame(rows), killed, target)
+    for sidecar in sidecars:  # said from the new run's first sidecar on
+        assert [s["status"] for s in sidecar["sessions"][:-1]] == ["interrupted"]
+    assert sidecars[-1]["sessions"][-1]["status"] == "complete"
+    _, again = run(plan, pd.DataFrame(rows), sidecars[-1], target)
+    assert [s["status"] for s in again[-1]["sessions"]] == ["interrupted", "complete", "complete"]
+
+
 def test_mixed_protocols_are_refused(lut_params):
     target = target_of(lut_params, space="ofa")
     sidecar = {

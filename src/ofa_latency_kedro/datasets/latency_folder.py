@@ -5,12 +5,15 @@ Kedro's ``PartitionedDataset``: calling one reads the file as written (for resum
 measurement), its ``path`` lets `load_latency_csv` validate it, and the folder's own ``path``
 names it in messages. Saving *appends*: ``{"<name>.csv": rows}`` adds rows whose subnets
 are not in the file yet and ``{"<name>.json": sidecar}`` replaces the sidecar atomically, which
-lets a generator node flush every measured row the moment it exists.
+lets a generator node flush every measured row the moment it exists. Every write holds the
+dataset's writer lock (`LatencyFolder.writing` holds it for a whole run); ``<name>.rejected.csv``
+files (damaged lines moved aside, see `LatencyLog`) are not datasets and are not listed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,10 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
-from ofa_latency_kedro.measurement.log import LatencyLog, read_sidecar
+from ofa_latency_kedro.measurement.log import ON_DAMAGED_ROWS, LatencyLog, read_sidecar
+
+#: The suffix of the files that hold a dataset's rejected lines (never a dataset).
+REJECTED_SUFFIX = ".rejected"
 
 
 @dataclass(frozen=True)
@@ -32,9 +38,11 @@ class LatencyFile:
         """The JSON sidecar (how and where the file was measured), without reading the rows."""
         return read_sidecar(self.path)
 
-    def __call__(self) -> pd.DataFrame:
+    def __call__(self, on_damaged: str = ON_DAMAGED_ROWS[0]) -> pd.DataFrame:
+        """The rows as written; damaged lines raise, or move aside with
+        ``on_damaged="reject"`` (see `LatencyLog.read`)."""
         log = LatencyLog(self.path)
-        frame = log.read()
+        frame = log.read(on_damaged)
         frame.attrs["source"] = str(log.path)
         frame.attrs["sidecar"] = log.read_sidecar()
         return frame
@@ -47,7 +55,11 @@ class LatencyFolder(Mapping[str, LatencyFile]):
     def __init__(self, path: Path) -> None:
         self.path = path
         files = sorted(path.glob("*.csv")) if path.is_dir() else []
-        self._files = {file.stem: LatencyFile(file) for file in files}
+        self._files = {
+            file.stem: LatencyFile(file)
+            for file in files
+            if not file.stem.endswith(REJECTED_SUFFIX)
+        }
 
     def __getitem__(self, name: str) -> LatencyFile:
         return self._files[name]
@@ -61,6 +73,14 @@ class LatencyFolder(Mapping[str, LatencyFile]):
     def describe(self) -> str:
         """``<path> holds a, b`` (or nothing)."""
         return f"{self.path} holds {', '.join(self) or 'nothing'}"
+
+    @contextmanager
+    def writing(self, name: str) -> Iterator[LatencyFile]:
+        """Hold the writer lock of dataset ``name`` (which need not exist yet) for a whole run
+        of reads and writes; `DatasetBusyError` at once when another process writes it."""
+        path = self.path / f"{name}.csv"
+        with LatencyLog(path).writing():
+            yield LatencyFile(path)
 
 
 class LatencyFolderDataset(AbstractDataset[LatencyFolder, Mapping[str, Any]]):
@@ -91,7 +111,7 @@ class LatencyFolderDataset(AbstractDataset[LatencyFolder, Mapping[str, Any]]):
                 )
 
     def _exists(self) -> bool:
-        return self._path.is_dir() and any(self._path.glob("*.csv"))
+        return len(LatencyFolder(self._path)) > 0
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}

@@ -71,7 +71,8 @@ class FileReport:
 
 def _lines(path: Path) -> Iterator[tuple[int, str | LatencyDataError]]:
     """Numbered lines of a file, each decoded on its own; over-long or undecodable lines come
-    back as errors without being held in memory."""
+    back as errors without being held in memory. A row counts only when its line ended: a
+    last line without its newline (a write cut short) is dropped with a warning."""
     with path.open("rb") as handle:
         number = 0
         while True:
@@ -79,6 +80,16 @@ def _lines(path: Path) -> Iterator[tuple[int, str | LatencyDataError]]:
             if not raw:
                 return
             number += 1
+            if number > 1 and len(raw) <= MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                if raw.strip():
+                    logger.warning(
+                        "%s, line %d: dropped an incomplete last line (no line end: an "
+                        "interrupted write?): %r",
+                        path,
+                        number,
+                        raw[:120].decode("utf-8", errors="replace"),
+                    )
+                return
             if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
                 while True:  # skip the rest of the line in bounded chunks
                     rest = handle.readline(MAX_LINE_BYTES)
@@ -123,10 +134,10 @@ def _number(
             f"{text[:40]!r} is not a number", path=path, line=line, field=column
         ) from None
     if not math.isfinite(value) or value < minimum or (column == "latency" and value <= 0):
-        bound = "positive" if column == "latency" else f">= {minimum}"
-        raise LatencyDataError(
-            f"{text[:40]!r} must be a finite number {bound}", path=path, line=line, field=column
+        bound = (
+            "a positive, finite number" if column == "latency" else f"a finite number >= {minimum}"
         )
+        raise LatencyDataError(f"{text[:40]!r} must be {bound}", path=path, line=line, field=column)
     if integer:
         if value != int(value):
             raise LatencyDataError(

@@ -139,7 +139,10 @@ def measure_plan(
     progress: bool | None = True,
 ) -> Iterator[tuple[str, Any]]:
     """Measure the subnets of ``plan`` that ``existing`` lacks, yielding ``("sidecar", dict)``
-    before and after, and ``("rows", list_of_rows)`` as soon as each group is measured."""
+    before and after, and ``("rows", list_of_rows)`` as soon as each group is measured.
+
+    The caller holds the dataset's writer lock, so a session of the sidecar still
+    ``"running"`` is one of a run that was killed: it is recorded as ``"interrupted"``."""
     width = plan[0].width_mult if plan else 1.0
     done = {row_key(row) for row in existing.to_dict("records")} if existing is not None else set()
     todo = [arch for arch in plan if arch.canonical_key not in done]
@@ -166,7 +169,7 @@ def measure_plan(
             "lut_dir": target.lut_dir,
             "protocol": settled.to_dict(),
             "descriptor": descriptor,
-            "sessions": [*(sidecar or {}).get("sessions", []), session],
+            "sessions": [*_ended((sidecar or {}).get("sessions", [])), session],
         }
         logger.info(
             "Measuring %d of %d planned '%s' subnets with %s on %s (%d already in %s.csv)%s",
@@ -198,6 +201,14 @@ def measure_plan(
             repeat_probe=probe,
         )
         yield "sidecar", copy.deepcopy(record)
+
+
+def _ended(sessions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Earlier sessions, those that never finished marked ``"interrupted"``."""
+    return [
+        {**session, "status": "interrupted"} if session.get("status") == "running" else session
+        for session in sessions
+    ]
 
 
 def summarize_dataset(frame: pd.DataFrame, sidecar: dict[str, Any] | None) -> dict[str, Any]:

@@ -12,12 +12,14 @@ from kedro.runner import SequentialRunner
 from ofa_latency_kedro.datasets import LatencyFolderDataset
 from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.measurement import Protocol
+from ofa_latency_kedro.measurement.log import DamagedRowsError, DatasetBusyError
 from ofa_latency_kedro.measurement.lookup_table import LatencyLookupTable
 from ofa_latency_kedro.pipelines.sampling import create_pipeline
 from ofa_latency_kedro.pipelines.sampling.nodes import plan_subnets
 from ofa_latency_kedro.pipelines.sampling.settings import SamplingSettings
 from ofa_latency_kedro.search_space import Arch, get_space
 from tests.helpers import FAST_PROTOCOL
+from tests.measurement.test_log import merged, start_writer
 
 PARAMS = {
     "space": "compofa",
@@ -91,6 +93,7 @@ def test_plan_with_wider_network_and_ofa_resolutions():
         ({"protocol": {"rounds": 0}}, "'sampling.protocol.rounds' must be an integer >= 1"),
         ({"ray": {"num_cpus": 0}}, "'sampling.ray.num_cpus' must be positive, got 0.0"),
         ({"ray": {"adress": "auto"}}, "unknown parameter 'sampling.ray.adress'"),
+        ({"on_damaged_rows": "skip"}, "'sampling.on_damaged_rows' must be one of"),
     ],
 )
 def test_bad_parameters_are_named(changes, message):
@@ -157,3 +160,44 @@ def test_resuming_with_another_protocol_is_refused(tmp_path: Path):
     with pytest.raises(ValueError, match=r"protocol.batch_size 1 \(now 4\)"):
         run_pipeline(changed, tmp_path)
     assert len(pd.read_csv(tmp_path / "box_compofa.csv")) == 2
+
+
+def test_a_damaged_dataset_stops_the_run_naming_file_line_and_the_way_on(
+    tmp_path: Path, lut_params, caplog
+):
+    run_pipeline({**lut_params, "num_subnets": 20}, tmp_path)
+    csv = tmp_path / "note10_lookuptable_compofa.csv"
+    complete = pd.read_csv(csv)
+    merged(csv)
+    damaged = csv.read_bytes()
+    with pytest.raises(DamagedRowsError) as info:
+        run_pipeline({**lut_params, "num_subnets": 30}, tmp_path)
+    assert str(info.value).startswith(f"{csv}, line 3: damaged row: ")
+    assert "sampling.on_damaged_rows=reject" in str(info.value)
+    assert csv.read_bytes() == damaged
+
+    catalog = run_pipeline({**lut_params, "num_subnets": 30, "on_damaged_rows": "reject"}, tmp_path)
+    assert "moved 2 damaged line(s) (3, 6)" in caplog.text
+    resumed = pd.read_csv(csv)
+    assert len(resumed) == 30 and resumed["child_arch"].is_unique
+    assert set(complete["child_arch"]) <= set(resumed["child_arch"])  # the lost rows measured again
+    assert len(pd.read_csv(tmp_path / "note10_lookuptable_compofa.rejected.csv")) == 2
+    session = catalog.load("sampling_report")["last_session"]
+    assert (session["already_measured"], session["measured"]) == (16, 14)
+
+
+def test_a_dataset_another_process_writes_stops_the_run_before_measuring(
+    tmp_path: Path, lut_params
+):
+    csv = tmp_path / "note10_lookuptable_compofa.csv"
+    writer = start_writer(csv, tmp_path / "paused")
+    try:
+        before = csv.read_bytes()
+        with pytest.raises(DatasetBusyError, match=f"is being written by pid {writer.process.pid}"):
+            run_pipeline(lut_params, tmp_path)
+        assert csv.read_bytes() == before
+        assert not csv.with_suffix(".json").exists()
+    finally:
+        writer.kill()
+    run_pipeline(lut_params, tmp_path)  # the lock went with the killed writer
+    assert len(pd.read_csv(csv)) == 2 + 40  # the killed writer's rows, then this run's plan

@@ -61,19 +61,22 @@ def measure_subnets(
     sampling: dict[str, Any],
 ) -> Iterator[dict[str, Any]]:
     """Measure the planned subnets the dataset lacks; every group of rows is yielded (and so
-    appended to the CSV) as soon as it is measured."""
+    appended to the CSV) as soon as it is measured. The dataset's writer lock is held from
+    reading what is there to the last write, so a second run on it stops at once."""
     settings = SamplingSettings.from_dict(sampling)
-    existing = measured_so_far[target.name]() if target.name in measured_so_far else None
-    sidecar = None if existing is None else existing.attrs.get("sidecar")
     archs = [
         Arch.parse(text, width_mult=width)
         for text, width in zip(plan["child_arch"], plan["width_mult"], strict=True)
     ]
-    for kind, payload in measure_plan(archs, existing, sidecar, target, progress=settings.progress):
-        if kind == "rows":
-            yield {f"{target.name}.csv": pd.DataFrame(payload)}
-        else:
-            yield {f"{target.name}.json": payload}
+    with measured_so_far.writing(target.name) as dataset:
+        existing = dataset(settings.on_damaged_rows) if dataset.path.exists() else None
+        sidecar = None if existing is None else existing.attrs.get("sidecar")
+        steps = measure_plan(archs, existing, sidecar, target, progress=settings.progress)
+        for kind, payload in steps:
+            if kind == "rows":
+                yield {f"{target.name}.csv": pd.DataFrame(payload)}
+            else:
+                yield {f"{target.name}.json": payload}
 
 
 def report_sampling(raw_latency: LatencyFolder, target: SamplingTarget) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.measurement.backends import BACKENDS, DEFAULT_BACKEND
+from ofa_latency_kedro.measurement.log import ON_DAMAGED_ROWS
 from ofa_latency_kedro.measurement.protocol import Protocol
 from ofa_latency_kedro.search_space import SearchSpace, get_space
 from ofa_latency_kedro.settings_dict import from_settings
@@ -47,6 +48,11 @@ class SamplingSettings:
     - ``backend``: ``torch-cpu``, ``torch-cuda``, ``torch-cuda-graph``, ``onnxruntime-cpu``
       or ``lut`` (OFA's lookup tables in the folder ``lut_dir``, which only ``lut`` takes).
     - ``progress``: a bar with rate and ETA (None: only on a terminal).
+    - ``on_damaged_rows``: what a resumed run does with lines of the dataset that are not
+      rows (e.g. two writes merged into one line): ``raise`` stops naming file and line;
+      ``reject`` moves them to ``<hardware>_<space>.rejected.csv`` (appended, with their line
+      numbers), rewrites the dataset without them, warns with the count and measures their
+      subnets again.
     - ``protocol``: how subnets are timed (`Protocol`); ``ray``: where
       (`SamplingRaySettings`).
     """
@@ -60,6 +66,7 @@ class SamplingSettings:
     backend: Literal[_BACKEND_NAMES] = DEFAULT_BACKEND
     lut_dir: str | None = None
     progress: bool | None = True
+    on_damaged_rows: Literal[ON_DAMAGED_ROWS] = ON_DAMAGED_ROWS[0]
     protocol: Protocol = field(default_factory=Protocol)
     ray: SamplingRaySettings = field(default_factory=SamplingRaySettings)
 
