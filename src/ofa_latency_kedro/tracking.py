@@ -9,7 +9,6 @@ nested under it) and one run each for ``nas``, ``finetuning`` and ``generalizati
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 import time
@@ -21,6 +20,8 @@ import mlflow
 import pandas as pd
 from matplotlib.figure import Figure
 from mlflow.entities import Metric, RunStatus
+
+from ofa_latency_kedro.atomic import strict_json
 
 if TYPE_CHECKING:
     from ofa_latency_kedro.predictors import LatencyPredictor
@@ -103,7 +104,7 @@ class RunRecords:
         self.client.log_artifact(run_id, str(path))
 
     def json(self, run_id: str, value: Any, name: str) -> None:
-        self.client.log_text(run_id, json.dumps(value, indent=2), name)
+        self.client.log_text(run_id, strict_json(value, indent=2), name)
 
 
 def predictor_params(predictor: LatencyPredictor) -> dict[str, Any]:

@@ -21,10 +21,12 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
-from ofa_latency_kedro.measurement.log import ON_DAMAGED_ROWS, LatencyLog, read_sidecar
-
-#: The suffix of the files that hold a dataset's rejected lines (never a dataset).
-REJECTED_SUFFIX = ".rejected"
+from ofa_latency_kedro.measurement.log import (
+    ON_DAMAGED_ROWS,
+    REJECTED_SUFFIX,
+    LatencyLog,
+    read_sidecar,
+)
 
 
 @dataclass(frozen=True)

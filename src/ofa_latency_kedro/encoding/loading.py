@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ofa_latency_kedro.errors import ParameterError
-from ofa_latency_kedro.measurement.log import LatencyDataError, read_sidecar
+from ofa_latency_kedro.measurement.log import REJECTED_SUFFIX, LatencyDataError, read_sidecar
 from ofa_latency_kedro.search_space import Arch, ArchBatch, ArchError, SearchSpace, get_space
 from ofa_latency_kedro.search_space.spaces import SPACE_ALIASES, SPACE_NAMES, spaces_holding
 
@@ -336,11 +336,12 @@ def _validate_row(
 
 
 def latency_paths(source: str | Path | Iterable[str | Path]) -> list[Path]:
-    """The CSV files a source names: a file, every ``*.csv`` of a folder, or a list."""
+    """The CSV files a source names: a file, every ``*.csv`` of a folder (less the
+    ``<name>.rejected.csv`` files of damaged lines that sampling moved aside), or a list."""
     if isinstance(source, (str, Path)):
         path = Path(source)
         if path.is_dir():
-            paths = sorted(path.glob("*.csv"))
+            paths = [p for p in sorted(path.glob("*.csv")) if not p.stem.endswith(REJECTED_SUFFIX)]
             if not paths:
                 raise LatencyDataError("the folder holds no .csv files", path=path)
             return paths

@@ -106,6 +106,8 @@ def row_key(row: Mapping[str, Any]) -> str:
 
 #: What to do with damaged lines of a dataset: stop naming them, or move them aside.
 ON_DAMAGED_ROWS = ("raise", "reject")
+#: The suffix of the files that hold a dataset's rejected lines (never a dataset).
+REJECTED_SUFFIX = ".rejected"
 #: The columns of ``<name>.rejected.csv``.
 REJECTED_COLUMNS = ("rejected_at", "line", "problem", "text")
 _LISTED_LINES = 10
@@ -201,7 +203,7 @@ class LatencyLog:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.sidecar_path = self.path.with_suffix(".json")
-        self.rejected_path = self.path.with_suffix(".rejected.csv")
+        self.rejected_path = self.path.with_suffix(f"{REJECTED_SUFFIX}.csv")
         self._keys: set[str] | None = None
 
     # -- reading ------------------------------------------------------------------------------

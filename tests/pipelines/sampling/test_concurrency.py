@@ -78,10 +78,15 @@ def test_runs_on_different_datasets_of_a_fresh_project_at_once_both_succeed(
 ):
     assert not (project_copy / "mlflow.db").exists()
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    counts = {"left": 20, "right": 35}  # different plans: each run measures its own
     runs = {
         hardware: subprocess.Popen(
             kedro_command(
-                "run", "--pipelines", "sampling", "--params", lut_params(shared_dir, hardware, 20)
+                "run",
+                "--pipelines",
+                "sampling",
+                "--params",
+                lut_params(shared_dir, hardware, counts[hardware]),
             ),
             cwd=project_copy,
             env=env,
@@ -97,7 +102,7 @@ def test_runs_on_different_datasets_of_a_fresh_project_at_once_both_succeed(
         frame = pd.read_csv(
             project_copy / "data" / "01_raw" / "latency" / f"{hardware}_compofa.csv"
         )
-        assert len(frame) == 20 and set(frame["hardware"]) == {hardware}
+        assert len(frame) == counts[hardware] and set(frame["hardware"]) == {hardware}
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project_copy / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("ofa_latency_kedro")
     assert len(client.search_runs([experiment.experiment_id])) == 2
