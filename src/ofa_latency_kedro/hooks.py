@@ -1,7 +1,8 @@
-"""Project hooks: the MLflow records of every ``kedro run``, written in one place from the
-outputs the catalog saves (so a checkpoint is written once, by the catalog, and logged from
-that file), never from inside a node; and the lock that lets concurrent ``kedro run``s create
-the local MLflow store one at a time."""
+"""Project hooks: every parameter a run uses checked before any node runs; the MLflow
+records of every ``kedro run``, written in one place from the outputs the catalog saves (so a
+checkpoint is written once, by the catalog, and logged from that file), never from inside a
+node; and the lock that lets concurrent ``kedro run``s create the local MLflow store one at a
+time."""
 
 from __future__ import annotations
 
@@ -19,6 +20,26 @@ from ofa_latency_kedro import tracking
 from ofa_latency_kedro.atomic import ExclusiveLock
 
 logger = logging.getLogger(__name__)
+
+
+class ParametersCheckHook:
+    """Before a pipeline runs, build the settings of every ``params:`` section it reads
+    (`ofa_latency_kedro.pipelines.parameters.PARAMETER_SECTIONS`): a misspelt key or a bad
+    value stops the run before any work (a typo in ``nas`` does not wait for sampling to
+    measure for minutes), naming the parameter."""
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
+        from ofa_latency_kedro.pipelines.parameters import (  # noqa: PLC0415 - torch, lazily
+            check_parameters,
+        )
+
+        sections = sorted(
+            name.removeprefix("params:")
+            for name in pipeline.inputs()
+            if name.startswith("params:") and "." not in name
+        )
+        check_parameters({section: catalog.load(f"params:{section}") for section in sections})
 
 
 class MlflowRecordsHook:

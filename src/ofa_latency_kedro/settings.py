@@ -4,11 +4,12 @@ See https://docs.kedro.org/en/stable/configure/configuration_basics/"""
 
 from kedro.config import OmegaConfigLoader
 
-from ofa_latency_kedro.hooks import MlflowRecordsHook, MlflowStoreLockHook
+from ofa_latency_kedro.hooks import MlflowRecordsHook, MlflowStoreLockHook, ParametersCheckHook
 
-#: The MLflow records of each run (kedro-mlflow, a plugin, opens the run itself), and the lock
-#: that lets concurrent runs create the local MLflow store one at a time.
-HOOKS = (MlflowRecordsHook(), MlflowStoreLockHook())
+#: Parameters checked before any node runs; the MLflow records of each run (kedro-mlflow, a
+#: plugin, opens the run itself); the lock that lets concurrent runs create the local MLflow
+#: store one at a time.
+HOOKS = (ParametersCheckHook(), MlflowRecordsHook(), MlflowStoreLockHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
