@@ -40,7 +40,7 @@ from ofa_latency_kedro.encoding.loading import LatencyDataError
 from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.predictors.calibration import calibration_features, fit_calibration
 from ofa_latency_kedro.predictors.embedding import average_embedding, fit_embedding
-from ofa_latency_kedro.predictors.metadata import AdaptationRecord, PredictorError
+from ofa_latency_kedro.predictors.metadata import AdaptationRecord, Conformal, PredictorError
 from ofa_latency_kedro.predictors.predictor import LatencyPredictor
 from ofa_latency_kedro.predictors.retraining import RETRAINING_METHODS, retrained_module
 from ofa_latency_kedro.search_space import ArchBatch
@@ -203,8 +203,11 @@ def few_shot_samples(few: pd.DataFrame) -> tuple[ArchBatch, np.ndarray, str | No
     return batch, merged[order], single(table["hardware"]), single(table["space"])
 
 
-def _cross_validated(predictor: LatencyPredictor, method: str, target: Target) -> float:
-    errors = np.empty(len(target.latency))
+def _held_out_residuals(predictor: LatencyPredictor, method: str, target: Target) -> np.ndarray:
+    """``log(measured / predicted)`` of every sample, predicted by ``method`` fitted on the
+    other folds (`FOLDS` folds, or leave-one-out up to `FOLDS` samples; scikit-learn's
+    ``KFold``, shuffled by the target's seed)."""
+    residuals = np.empty(len(target.latency))
     folds = KFold(n_splits=min(len(target.latency), FOLDS), shuffle=True, random_state=target.seed)
     for keep, held in folds.split(target.latency):
         fold = Target(
@@ -216,8 +219,15 @@ def _cross_validated(predictor: LatencyPredictor, method: str, target: Target) -
             target.seed,
         )
         fitted = METHODS[method].fit(predictor, fold)
-        errors[held] = np.abs(fitted.predict_batch(target.batch[held]) / target.latency[held] - 1)
-    return float(errors.mean() * 100)
+        residuals[held] = np.log(target.latency[held]) - np.log(
+            fitted.predict_batch(target.batch[held])
+        )
+    return residuals
+
+
+def _mape(residuals: np.ndarray) -> float:
+    """Mean absolute percentage error of predictions whose log residuals these are."""
+    return float(np.mean(np.abs(np.exp(-residuals) - 1)) * 100)
 
 
 def cross_validated_mape(
@@ -233,7 +243,7 @@ def cross_validated_mape(
     """Mean absolute percentage error of ``method`` on held-out samples (`FOLDS` folds, or
     leave-one-out up to `FOLDS` samples; scikit-learn's ``KFold``, shuffled by ``seed``)."""
     target = Target(batch, latency, None, space or predictor.space, tuple(sources), seed)
-    return _cross_validated(predictor.uncalibrated(), method, target)
+    return _mape(_held_out_residuals(predictor.uncalibrated(), method, target))
 
 
 def _candidates(predictor: LatencyPredictor, method: str, methods: Sequence[str]) -> list[str]:
@@ -287,21 +297,32 @@ def adapt_predictor(
         batch, latency, hardware or named, space or predictor.space, tuple(sources), seed
     )
     scores: dict[str, float] = {}
-    if len(candidates) > 1:
-        for name in candidates:
-            try:
-                scores[name] = _cross_validated(source, name, target)
-            except PredictorError as exc:
-                logger.info("Adaptation method %s left out: %s", name, exc)
-                continue
-            if on_method is not None:
-                on_method(name, scores[name])
-        if not scores:
-            raise PredictorError("no adaptation method applies to this predictor and these samples")
-        chosen = min(scores, key=scores.__getitem__)
-    else:
-        chosen = candidates[0]
-    adapted = METHODS[chosen].fit(source, target)
+    residuals: dict[str, np.ndarray] = {}
+    for name in candidates:
+        try:
+            residuals[name] = _held_out_residuals(source, name, target)
+        except PredictorError as exc:
+            if len(candidates) == 1:
+                raise
+            logger.info("Adaptation method %s left out: %s", name, exc)
+            continue
+        scores[name] = _mape(residuals[name])
+        if on_method is not None:
+            on_method(name, scores[name])
+    if not scores:
+        raise PredictorError("no adaptation method applies to this predictor and these samples")
+    chosen = min(scores, key=scores.__getitem__)
+    # the intervals of the adapted predictor: its method's held-out residuals inside the K
+    # samples (what it has on the new device), alike in weight
+    adapted = (
+        METHODS[chosen]
+        .fit(source, target)
+        .replace(
+            conformal=Conformal(
+                tuple(residuals[chosen]), f"cross-validation inside {len(latency)} samples"
+            )
+        )
+    )
     record = AdaptationRecord(
         method=chosen,
         k=len(latency),

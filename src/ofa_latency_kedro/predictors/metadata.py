@@ -158,6 +158,72 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class Conformal:
+    """What a predictor's intervals are calibrated on: the log residuals ``log(measured /
+    predicted)`` of subnets it did not train on, oldest first, and ``effective_size``: the
+    calibration rows are weighted by recency, ``(1 - 1/effective_size) ** age``, so that a
+    device that drifted over its measurements widens the interval the way it last moved
+    (weighted split conformal, Barber et al. 2023); None weighs them alike. ``source`` says
+    where the residuals come from (validation rows, cross-validation inside K samples)."""
+
+    log_residuals: tuple[float, ...]
+    source: str
+    effective_size: float | None = None
+
+    def __post_init__(self) -> None:
+        residuals = tuple(float(r) for r in self.log_residuals)
+        if not residuals or not all(np.isfinite(residuals)):
+            raise PredictorError(
+                f"conformal calibration needs finite residuals, got {len(residuals)}"
+            )
+        object.__setattr__(self, "log_residuals", residuals)
+
+    def bounds(self, level: float) -> tuple[float, float]:
+        """Lower and upper log-ratio bounds of a ``level`` interval: the weighted
+        ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the residuals, the new subnet
+        counted with the largest weight at the far end (so ``level`` is not overstated)."""
+        if not 0 < level < 1:
+            raise PredictorError(f"an interval level must be between 0 and 1, got {level!r}")
+        residuals = np.asarray(self.log_residuals)
+        n = len(residuals)
+        if self.effective_size is None:
+            weights = np.ones(n)
+        else:
+            weights = (1 - 1 / self.effective_size) ** (n - 1 - np.arange(n))
+        tail = (1 - level) / 2
+
+        def quantile(values: np.ndarray, share: float) -> float:
+            order = np.argsort(values, kind="stable")
+            cumulative = np.cumsum(np.append(weights, weights.max())[order])
+            cumulative /= cumulative[-1]
+            return float(values[order][min(np.searchsorted(cumulative, share), n)])
+
+        return (
+            quantile(np.append(residuals, -np.inf), tail),
+            quantile(np.append(residuals, np.inf), 1 - tail),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "log_residuals": list(self.log_residuals),
+            "source": self.source,
+            "effective_size": self.effective_size,
+        }
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Conformal:
+        return cls(
+            tuple(values["log_residuals"]), str(values["source"]), values.get("effective_size")
+        )
+
+    @classmethod
+    def recent(cls, log_residuals: np.ndarray, source: str) -> Conformal:
+        """Residuals in measurement order, weighted by recency with an effective size of a
+        third of them (at least 100): the default calibration of a trained predictor."""
+        return cls(tuple(log_residuals), source, max(100.0, len(log_residuals) / 3))
+
+
+@dataclass(frozen=True)
 class AdaptationRecord:
     """How a predictor was carried to a new device: the method chosen, from how many
     samples, each candidate method's cross-validated MAPE, the source and blended devices."""
@@ -224,6 +290,8 @@ class PredictorMetadata:
     embedding: DeviceEmbedding | None = None
     calibration: Calibration | None = None
     adaptation: AdaptationRecord | None = None
+    conformal: Conformal | None = None
+    device_conformal: Mapping[str, Conformal] = field(default_factory=dict)
     source: str | None = None
     versions: Mapping[str, str | None] = field(default_factory=dict)
     created_at: str | None = None
@@ -241,6 +309,7 @@ class PredictorMetadata:
         ):
             object.__setattr__(self, name, frozen(getattr(self, name)))
         object.__setattr__(self, "encoders", MappingProxyType(dict(self.encoders)))
+        object.__setattr__(self, "device_conformal", MappingProxyType(dict(self.device_conformal)))
         for name in ("devices", "device_hardware", "device_spaces"):
             object.__setattr__(self, name, tuple(str(v) for v in getattr(self, name)))
         object.__setattr__(self, "device_widths", tuple(self.device_widths))
@@ -267,13 +336,25 @@ class PredictorMetadata:
         values = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in ("encoders", "embedding", "calibration", "adaptation")
+            if f.name
+            not in (
+                "encoders",
+                "embedding",
+                "calibration",
+                "adaptation",
+                "conformal",
+                "device_conformal",
+            )
         }
         values["encoder"] = {part: encoder.to_dict() for part, encoder in self.encoders.items()}
-        for name in ("embedding", "calibration", "adaptation"):
+        for name in ("embedding", "calibration", "adaptation", "conformal"):
             value = getattr(self, name)
             if value is not None:
                 values[name] = value.to_dict()
+        if self.device_conformal:
+            values["device_conformal"] = {
+                device: conformal.to_dict() for device, conformal in self.device_conformal.items()
+            }
         return thawed(values)
 
     def to_json(self) -> str:
@@ -297,7 +378,12 @@ class PredictorMetadata:
             ("embedding", DeviceEmbedding),
             ("calibration", Calibration),
             ("adaptation", AdaptationRecord),
+            ("conformal", Conformal),
         ):
             if arguments.get(name) is not None:
                 arguments[name] = kind.from_dict(arguments[name])
+        arguments["device_conformal"] = {
+            device: Conformal.from_dict(values)
+            for device, values in (arguments.get("device_conformal") or {}).items()
+        }
         return cls(**arguments)

@@ -35,3 +35,21 @@ def regression_metrics(true_ms: np.ndarray, predicted_ms: np.ndarray) -> dict[st
         "kendall": float(stats.kendalltau(y, p).statistic) if ranked else float("nan"),
         "n": int(len(y)),
     }
+
+
+#: The interval figures of a predictor's test rows (percent), at `INTERVAL_LEVEL`.
+INTERVAL_LEVEL = 0.9
+INTERVAL_METRIC_NAMES = ("interval_coverage", "interval_halfwidth")
+
+
+def interval_metrics(
+    true_ms: np.ndarray, predicted_ms: np.ndarray, low_ms: np.ndarray, high_ms: np.ndarray
+) -> dict[str, float]:
+    """The share of measured latencies inside their interval, and the median half-width of
+    the intervals relative to the prediction (both in percent)."""
+    y = np.asarray(true_ms, dtype=np.float64)
+    inside = (y >= low_ms) & (y <= high_ms)
+    return {
+        "interval_coverage": float(np.mean(inside) * 100),
+        "interval_halfwidth": float(np.median((high_ms - low_ms) / 2 / predicted_ms) * 100),
+    }

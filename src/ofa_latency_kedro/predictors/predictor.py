@@ -27,6 +27,7 @@ from ofa_latency_kedro.predictors.domain import (
 from ofa_latency_kedro.predictors.kinds import get_kind
 from ofa_latency_kedro.predictors.kinds.generalized import GeneralizedKind
 from ofa_latency_kedro.predictors.metadata import (
+    Conformal,
     DeviceEmbedding,
     PredictorError,
     PredictorMetadata,
@@ -130,12 +131,13 @@ class LatencyPredictor:
         hardware, space = dataset_name_parts(name)
         index = self.devices.index(name)
         widths = self.metadata.device_widths
-        return self.placed(
+        placed = self.placed(
             DeviceEmbedding.of_device(index, len(self.devices), name),
             hardware=hardware,
             space=space,
             width_mult=widths[index] if widths else None,
         )
+        return placed.replace(conformal=self.metadata.device_conformal.get(name))
 
     def placed(
         self,
@@ -154,6 +156,7 @@ class LatencyPredictor:
             space=space or self.space,
             width_mult=width_mult,
             calibration=None,
+            conformal=None,
             sources=(),
         )
 
@@ -239,6 +242,39 @@ class LatencyPredictor:
         if width is not None and not np.all(batch.width_mult == width):
             return batch.at_width(width)
         return batch
+
+    def predict_interval(
+        self,
+        archs: ArchBatch | Iterable[ArchLike],
+        level: float = 0.9,
+        *,
+        width_mult: float | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Low and high latency (ms) of a ``level`` interval around each prediction, by
+        conformal calibration on subnets the predictor did not train on (`Conformal`: its
+        validation rows, or the cross-validation of an adaptation)."""
+        conformal = self.metadata.conformal
+        if conformal is None:
+            raise PredictorError(
+                f"{self!r} carries no interval calibration (the seed's checkpoints, a "
+                "generalized predictor placed without measurements): give it measured subnets "
+                "it did not train on with predictor.with_intervals(table)"
+            )
+        predicted = self.predict(archs, width_mult=width_mult)
+        low, high = conformal.bounds(level)
+        return predicted * np.exp(low), predicted * np.exp(high)
+
+    def with_intervals(self, table: Any) -> LatencyPredictor:
+        """This predictor with its intervals calibrated on ``table`` (measured subnets it did
+        not train on: ``child_arch`` and ``latency``, in the order they were measured)."""
+        from ofa_latency_kedro.search_space.table import as_latency_table  # noqa: PLC0415
+
+        rows = as_latency_table(table)
+        batch = ArchBatch.from_frame(rows)
+        residuals = np.log(rows["latency"].to_numpy(dtype=float)) - np.log(
+            self.predict_batch(batch)
+        )
+        return self.replace(conformal=Conformal.recent(residuals, f"{len(rows)} measured subnets"))
 
     def extrapolation(
         self, archs: ArchBatch | Iterable[ArchLike], predicted_ms: np.ndarray | None = None

@@ -24,8 +24,12 @@ from ofa_latency_kedro.predictors.domain import training_domain
 from ofa_latency_kedro.predictors.fitting import torch_threads
 from ofa_latency_kedro.predictors.generalization import train_generalized
 from ofa_latency_kedro.predictors.kinds import get_kind
-from ofa_latency_kedro.predictors.metadata import PredictorMetadata
-from ofa_latency_kedro.predictors.metrics import regression_metrics
+from ofa_latency_kedro.predictors.metadata import Conformal, PredictorMetadata
+from ofa_latency_kedro.predictors.metrics import (
+    INTERVAL_LEVEL,
+    interval_metrics,
+    regression_metrics,
+)
 from ofa_latency_kedro.predictors.predictor import LatencyPredictor
 from ofa_latency_kedro.search_space import ArchBatch
 from ofa_latency_kedro.search_space.table import as_latency_table, dataset_names
@@ -138,22 +142,51 @@ def fit_prepared(
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         ),
     )
-    return predictor.replace(metrics=evaluate(predictor, data))
+    calibrated = predictor.replace(conformal=validation_conformal(predictor, data.val))
+    return calibrated.replace(metrics=evaluate(calibrated, data))
+
+
+def validation_conformal(predictor: LatencyPredictor, val: SplitData) -> Conformal:
+    """The interval calibration of a trained predictor: the log residuals of its validation
+    rows (in the order they were measured), weighted by recency (`Conformal.recent`). They
+    also chose its early stopping epoch and ridge penalties, which the coverage on the test
+    rows (`evaluate`) keeps honest."""
+    residuals = np.log(val.latency) - np.log(predictor.predict_batch(val.batch))
+    return Conformal.recent(residuals, f"{len(val)} validation rows")
 
 
 def evaluate(predictor: LatencyPredictor, data: PreparedData) -> dict[str, dict[str, float]]:
-    """`regression_metrics` of every non-empty split."""
-    return {
-        name: regression_metrics(part.latency, predictor.predict_batch(part.batch))
-        for name, part in data.splits().items()
-        if len(part)
-    }
+    """`regression_metrics` of every non-empty split; on the test rows also the coverage and
+    half-width of the `INTERVAL_LEVEL` intervals."""
+    metrics = {}
+    for name, part in data.splits().items():
+        if not len(part):
+            continue
+        predicted = predictor.predict_batch(part.batch)
+        metrics[name] = regression_metrics(part.latency, predicted)
+        if name == "test" and predictor.metadata.conformal is not None:
+            low, high = predictor.metadata.conformal.bounds(INTERVAL_LEVEL)
+            metrics[name] |= interval_metrics(
+                part.latency, predicted, predicted * np.exp(low), predicted * np.exp(high)
+            )
+    return metrics
 
 
 def _train_generalized_predictor(table: pd.DataFrame, *, split: str, seed: int) -> LatencyPredictor:
     if "split" not in table.columns:
         table = split_table(table, split, seed=seed)
     predictor = train_generalized(table[table["split"] == "train"], config={"seed": seed})
+    val = table[table["split"] == "val"]
+    predictor = predictor.replace(
+        device_conformal={
+            device: Conformal.recent(
+                np.log(rows["latency"].to_numpy(dtype=float))
+                - np.log(predictor.for_device(device).predict_batch(ArchBatch.from_frame(rows))),
+                f"{len(rows)} validation rows of {device}",
+            )
+            for device, rows in val.groupby(dataset_names(val))
+        }
+    )
     test = table[table["split"] == "test"]
     predictor = predictor.replace(
         metrics={

@@ -16,7 +16,7 @@ from ofa_latency_kedro.encoding.loading import LatencyDataError
 from ofa_latency_kedro.pipelines.common import RaySettings, select_datasets
 from ofa_latency_kedro.pipelines.training.settings import TrainingSettings
 from ofa_latency_kedro.predictors import LatencyPredictor, fit_prepared, prepare_data
-from ofa_latency_kedro.predictors.metrics import METRIC_NAMES
+from ofa_latency_kedro.predictors.metrics import INTERVAL_METRIC_NAMES, METRIC_NAMES
 from ofa_latency_kedro.predictors.plots import loss_curves, parity_plot
 from ofa_latency_kedro.predictors.tuning import ray_session, tune_predictor
 from ofa_latency_kedro.progress import progress_bar
@@ -128,4 +128,6 @@ def _metrics_row(name: str, predictor: LatencyPredictor, tuned: bool) -> dict[st
     for split in ("val", "test"):
         for metric in METRIC_NAMES:
             row[f"{split}_{metric}"] = predictor.metrics.get(split, {}).get(metric)
+    for metric in INTERVAL_METRIC_NAMES:  # of the 90% intervals, on the test rows
+        row[f"test_{metric}"] = predictor.metrics.get("test", {}).get(metric)
     return row
