@@ -34,12 +34,15 @@ from ofa_latency_kedro.settings_dict import from_settings
 logger = logging.getLogger(__name__)
 
 OBJECTIVES = ("accuracy", "macs", "auto")
+#: How a winner must meet its budget: its interval's upper bound, or its prediction.
+SAFETY_RULES = ("interval", "none")
 #: What a search found for one budget (a repeated search replaces exactly these).
 WINNER_COLUMNS = (
     "status",
     "extrapolated",
     "predicted_accuracy",
     "predicted_latency_ms",
+    "predicted_upper_ms",
     "macs",
     "params",
     "resolution",
@@ -53,6 +56,7 @@ RESULT_COLUMNS = (
     "width_mult",
     "budget_ms",
     "objective",
+    "safety",
     *WINNER_COLUMNS[:-1],
     "search_seconds",
     "population_size",
@@ -100,12 +104,19 @@ class SearchSettings(EvolutionSettings):
       ``compofa-elastic``.
     - ``resolutions``: ``seed``, ``ofa`` or a list, kept within the resolutions each
       predictor was trained at.
+    - ``safety``: ``interval`` keeps a winner whose ``safety_level`` interval's upper bound
+      (`LatencyPredictor.predict_interval`) is within the budget, so a prediction that is
+      off the way the predictor's validation errors go still meets it; ``none`` keeps a
+      winner whose predicted latency is within the budget. A predictor without interval
+      calibration is searched with ``none`` (and says so).
     """
 
     constraints_ms: str | float | tuple[float, ...] = "auto"
     objective: Literal[OBJECTIVES] = "auto"
     space: str | None = None
     resolutions: str | tuple[int, ...] = "seed"
+    safety: Literal[SAFETY_RULES] = "interval"
+    safety_level: float = 0.9
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -113,6 +124,14 @@ class SearchSettings(EvolutionSettings):
         if self.objective not in OBJECTIVES:
             raise ParameterError(
                 "objective", f"must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"
+            )
+        if self.safety not in SAFETY_RULES:
+            raise ParameterError(
+                "safety", f"must be one of {', '.join(SAFETY_RULES)}, got {self.safety!r}"
+            )
+        if not 0 < self.safety_level < 1:
+            raise ParameterError(
+                "safety_level", f"must be between 0 and 1, got {self.safety_level!r}"
             )
         checks = [("resolutions", {"name": "ofa", "resolutions": self.resolutions})]
         if self.space is not None:
@@ -126,6 +145,25 @@ class SearchSettings(EvolutionSettings):
     def search_arguments(self) -> dict[str, Any]:
         """The keyword arguments of `run_nas` these settings stand for."""
         return {f.name: getattr(self, f.name) for f in fields(SearchSettings)}
+
+
+def _safety_margin(
+    predictor: LatencyPredictor, settings: SearchSettings, name: str
+) -> tuple[str, float]:
+    """The rule a search of ``predictor`` uses and the factor its predictions are multiplied
+    by to meet the budget: the upper bound of its ``safety_level`` interval over the
+    prediction (its conformal calibration's), or 1."""
+    if settings.safety == "none":
+        return "none", 1.0
+    conformal = predictor.metadata.conformal
+    if conformal is None:
+        logger.warning(
+            "%s carries no interval calibration: searching with nas.safety none (winners "
+            "predicted within the budget)",
+            name,
+        )
+        return "none", 1.0
+    return "interval", max(1.0, float(np.exp(conformal.bounds(settings.safety_level)[1])))
 
 
 def resolve_objective(objective: str, accuracy_predictor: AccuracyPredictor | None) -> str:
@@ -207,6 +245,8 @@ def run_nas(
     space: str | None = SearchSettings.space,
     objective: str = SearchSettings.objective,
     resolutions: str | Sequence[int] = SearchSettings.resolutions,
+    safety: str = SearchSettings.safety,
+    safety_level: float = SearchSettings.safety_level,
     progress: bool | None = None,
     **evolution: Any,
 ) -> pd.DataFrame:
@@ -231,6 +271,8 @@ def run_nas(
             "space": space,
             "objective": objective,
             "resolutions": resolutions,
+            "safety": safety,
+            "safety_level": safety_level,
             **evolution,
         },
     )
@@ -248,13 +290,14 @@ def run_nas(
             else list(settings.constraints_ms)
         )
         searched = _search_space(predictor, settings.space, settings.resolutions)
+        rule, margin = _safety_margin(predictor, settings, name)
         started = time.perf_counter()
         description = f"search {name} ({len(budgets)} budgets)"
         with progress_bar(settings.generations, description, progress, unit="generation") as bar:
             results = evolve(
                 searched,
                 budgets,
-                PredictionCache(predictor.predict_batch),
+                PredictionCache(lambda batch, p=predictor, m=margin: p.predict_batch(batch) * m),
                 PredictionCache(fitness_fn),
                 settings=settings,
                 on_generation=lambda _generation: bar.update(),
@@ -268,6 +311,7 @@ def run_nas(
                 "budget_ms": result.budget_ms,
                 "objective": used,
                 "status": result.status,
+                "safety": rule,
                 "extrapolated": False,
                 "search_seconds": seconds / len(results),
                 "population_size": settings.population_size,
@@ -280,14 +324,17 @@ def run_nas(
                 costs = cost_table(result.arch)
                 row.update(
                     predicted_accuracy=result.fitness if used == "accuracy" else np.nan,
-                    predicted_latency_ms=result.latency_ms,
+                    predicted_latency_ms=result.latency_ms / margin,
+                    predicted_upper_ms=result.latency_ms if rule == "interval" else np.nan,
                     macs=int(costs.macs[0]),
                     params=int(costs.params[0]),
                     resolution=arch.r,
                     arch=arch.to_seed_string(),
                     canonical_key=arch.canonical_key,
                 )
-                reason = predictor.extrapolation(result.arch, np.array([result.latency_ms]))[0]
+                reason = predictor.extrapolation(
+                    result.arch, np.array([result.latency_ms / margin])
+                )[0]
                 row["extrapolated"] = bool(reason)
                 if reason:
                     row["message"] = f"extrapolated: {reason}"

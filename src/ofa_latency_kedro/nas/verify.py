@@ -40,6 +40,7 @@ VERIFICATION_COLUMNS = (
     "search_budget_ms",
     "verify_rounds",
     "first_measured_latency_ms",
+    "first_macs",
     "verification_note",
 )
 
@@ -74,8 +75,21 @@ def unverified(results: pd.DataFrame, note: str | None) -> pd.DataFrame:
     return table.astype({"verification_note": object, "budget_met": object})
 
 
-def _measure(measurer: LocalMeasurer, table: pd.DataFrame, index: pd.Index, hardware: str) -> None:
-    """Measure the arch of each row of ``index`` and fill its verification columns."""
+#: ``on_measured(dataset, rows)``: latency-CSV rows of winners just measured (to append).
+Measured = Callable[[str, list[dict[str, Any]]], None]
+
+
+def _measure(
+    measurer: LocalMeasurer,
+    table: pd.DataFrame,
+    index: pd.Index,
+    *,
+    name: str,
+    sidecar: Mapping[str, Any],
+    on_measured: Measured | None,
+) -> None:
+    """Measure the arch of each row of ``index``, fill its verification columns, and hand
+    the measured rows to ``on_measured``."""
     rows = table.loc[index]
     archs = [
         Arch.parse(text, width_mult=w)
@@ -83,9 +97,16 @@ def _measure(measurer: LocalMeasurer, table: pd.DataFrame, index: pd.Index, hard
     ]
     measured = [
         row
-        for group in measurer.iter_groups(archs, hardware=hardware, space=None, progress=False)
+        for group in measurer.iter_groups(
+            archs,
+            hardware=str(sidecar.get("hardware")),
+            space=sidecar.get("space"),
+            progress=False,
+        )
         for row in group
     ]
+    if on_measured is not None:
+        on_measured(name, measured)
     latency = np.array([m["latency"] for m in measured])
     budgets = rows["budget_ms"].to_numpy(dtype=float)
     table.loc[index, "verified"] = True
@@ -151,6 +172,7 @@ def verify_results(
     sidecars: Mapping[str, Mapping[str, Any] | None],
     research: Research | None = None,
     rounds: int = ROUNDS,
+    on_measured: Measured | None = None,
 ) -> pd.DataFrame:
     """``results`` with measured latency, prediction error and whether the budget held.
 
@@ -162,7 +184,9 @@ def verify_results(
     searched again under a search budget scaled by budget / measured (tighter when it ran
     over, looser when it left more than `TOLERANCE` unused) and measured again, ``rounds``
     times at most. The row ends with the fittest winner that measured within its budget, or,
-    when none did, the last one, marked as missing it."""
+    when none did, the last one, marked as missing it. Every measured winner's latency-CSV
+    row (the dataset's protocol and reference) goes to ``on_measured``, to be appended to its
+    dataset."""
     table = unverified(results, None)
     table.loc[table["status"] != "ok", "verification_note"] = "not verified: no subnet was found"
     here: dict[str, Any] | None = None
@@ -185,16 +209,16 @@ def verify_results(
                 )
                 continue
         protocol = replace(Protocol.from_dict(sidecar.get("protocol") or {}), repeat_probe=0)
-        hardware = str(sidecar.get("hardware"))
         with LocalMeasurer(
             sidecar["backend"], protocol, lut_dir=sidecar.get("lut_dir")
         ) as measurer:
             measurer.start()
             pending = rows.index
-            _measure(measurer, table, pending, hardware)
+            _measure(measurer, table, pending, name=name, sidecar=sidecar, on_measured=on_measured)
             table.loc[pending, "first_measured_latency_ms"] = table.loc[
                 pending, "measured_latency_ms"
             ]
+            table.loc[pending, "first_macs"] = table.loc[pending, "macs"]
             best: dict[Any, pd.Series] = {}
             _keep_best(table, pending, best)
             for _ in range(rounds if research is not None else 0):
@@ -211,7 +235,9 @@ def verify_results(
                 pending = _search_again(table, pending, name, research)
                 if pending.empty:
                     break
-                _measure(measurer, table, pending, hardware)
+                _measure(
+                    measurer, table, pending, name=name, sidecar=sidecar, on_measured=on_measured
+                )
                 _keep_best(table, pending, best)
             searches = table.loc[rows.index, "verify_rounds"].copy()
             for row, record in best.items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -38,11 +40,15 @@ NAS = {
 
 
 def run(device: Path, nas: dict, accuracy_path: Path, out: Path) -> DataCatalog:
+    latency = out / "latency"  # a copy: verification appends the winners it measures
+    if not latency.exists() and (device / "latency").exists():
+        shutil.copytree(device / "latency", latency)
     catalog = DataCatalog(
         {
             "latency_predictors": PredictorFolderDataset(str(device / "predictors")),
             "accuracy_predictor": AccuracyPredictorDataset(str(accuracy_path), url=None),
-            "raw_latency": LatencyFolderDataset(str(device / "latency")),
+            "raw_latency": LatencyFolderDataset(str(latency)),
+            "verified_latency": LatencyFolderDataset(str(latency)),
             "params:nas": MemoryDataset(nas),
             "nas_candidates": MemoryDataset(),
             "nas_populations": MemoryDataset(),
@@ -74,6 +80,27 @@ def test_search_verify_and_export(device: Path, tmp_path: Path):
     assert isinstance(catalog.load("nas_pareto_plot"), Figure)
     runs = mlflow.search_runs(filter_string="tags.pipeline = 'nas'", search_all_experiments=True)
     assert runs.iloc[0]["tags.nas.objective"] == "accuracy"
+
+
+def test_measured_winners_are_appended_to_their_dataset(device: Path, tmp_path: Path):
+    before = pd.read_csv(device / "latency" / "note10_ofa.csv")
+    catalog = run(device, NAS, device / "acc_predictor.pth", tmp_path)
+    results = catalog.load("nas_results")
+    after = pd.read_csv(tmp_path / "latency" / "note10_ofa.csv")
+    winners = {Arch.parse(text, width_mult=1.2).to_seed_string() for text in results["arch"]}
+    appended = after.iloc[len(before) :]
+    assert winners <= set(after["child_arch"]) and len(appended) >= 1
+    assert set(appended["child_arch"]) <= winners | set(before["child_arch"]) | set(
+        appended["child_arch"]
+    )
+    assert (appended["backend"] == "lut").all() and (appended["hardware"] == "note10").all()
+    sidecar = json.loads((tmp_path / "latency" / "note10_ofa.json").read_text())
+    session = sidecar["sessions"][-1]
+    assert session["kind"] == "verification" and session["measured"] >= len(results)
+    assert (
+        sidecar["protocol"]
+        == json.loads((device / "latency" / "note10_ofa.json").read_text())["protocol"]
+    )
 
 
 def test_proxy_objective_is_labelled_and_verification_can_be_off(device: Path, tmp_path: Path):

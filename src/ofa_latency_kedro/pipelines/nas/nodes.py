@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from ofa_latency_kedro.datasets import AccuracyPredictorSource, LatencyFolder, PredictorFolder
 from ofa_latency_kedro.errors import ParameterError
+from ofa_latency_kedro.measurement.session import utc_now
 from ofa_latency_kedro.nas import (
     AccuracyPredictor,
     AccuracyPredictorUnavailable,
@@ -90,14 +91,17 @@ def verify_subnets(
     accuracy_predictor: AccuracyPredictorSource,
     raw_latency: LatencyFolder,
     nas: dict[str, Any],
-) -> tuple[pd.DataFrame, dict[str, Any]]:
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
     """Measure each winner on its device when that device is this machine; search again,
     under a budget scaled by how far it missed, for a winner measuring more than 3% from its
-    budget."""
+    budget. Every winner measured is appended to its dataset (a ``verification`` session of
+    its sidecar), so the next training learns from the subnets the search prefers."""
     settings = NasSettings.from_dict(nas)
     if not settings.verify:
         results = unverified(candidates, "not verified: nas.verify is false")
-        return results, verification_summary(results)
+        return results, verification_summary(results), {}
+    started = utc_now()
+    measured: dict[str, list[dict[str, Any]]] = {}
     load_latency = functools.cache(lambda name: latency_predictors[name]())
     load_accuracy = functools.cache(lambda objective: _accuracy(accuracy_predictor, objective))
 
@@ -117,6 +121,7 @@ def verify_subnets(
         {name: file.sidecar() for name, file in raw_latency.items()},
         research,
         rounds=settings.verify_rounds,
+        on_measured=lambda name, rows: measured.setdefault(name, []).extend(rows),
     )
     summary = verification_summary(results)
     if summary["verified"]:
@@ -138,7 +143,28 @@ def verify_subnets(
         logger.info(
             "Verification: nothing measured (%s)", "; ".join(summary["notes"]) or "no results"
         )
-    return results, summary
+    return results, summary, _appended(raw_latency, measured, started)
+
+
+def _appended(
+    raw_latency: LatencyFolder, measured: dict[str, list[dict[str, Any]]], started: str
+) -> dict[str, Any]:
+    """The measured winners as rows to append to their datasets, and each dataset's sidecar
+    with a ``verification`` session that says how many."""
+    appended: dict[str, Any] = {}
+    for name, rows in measured.items():
+        sidecar = raw_latency[name].sidecar() or {}
+        session = {
+            "kind": "verification",
+            "started_at": started,
+            "ended_at": utc_now(),
+            "status": "complete",
+            "measured": len(rows),
+        }
+        appended[f"{name}.csv"] = pd.DataFrame(rows)
+        appended[f"{name}.json"] = {**sidecar, "sessions": [*sidecar.get("sessions", []), session]}
+        logger.info("Appending %d measured winner(s) to %s", len(rows), name)
+    return appended
 
 
 def export_subnets(

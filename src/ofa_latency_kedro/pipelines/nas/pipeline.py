@@ -24,7 +24,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "raw_latency",
                     "params:nas",
                 ],
-                ["nas_results", "nas_verification"],
+                ["nas_results", "nas_verification", "verified_latency"],
                 name="verify_subnets",
             ),
             node(
