@@ -61,7 +61,8 @@ def test_cpu_backends_measure_in_the_latency_csv_format(archs, backend):
     assert frame["child_arch"].tolist() == [a.to_seed_string() for a in archs]
     assert frame.attrs["protocol"]["reference"] is True
     assert frame.attrs["protocol"]["reference_ms"] > 0
-    assert frame.attrs["repeat_probe"]["subnets"] == 1
+    assert frame.attrs["repeat_probe"]["within_run"]["subnets"] == 1
+    assert frame.attrs["repeat_probe"]["across_sessions"]["subnets"] == 0
     assert frame.attrs["hardware"]["threads_used"] == 1
     assert frame.attrs["subnets_per_minute"] > 0
 
