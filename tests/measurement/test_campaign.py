@@ -74,7 +74,7 @@ def test_measure_plan_skips_what_is_there_and_keeps_sessions(lut_params):
     assert [s["sessions"][-1]["status"] for s in sidecars] == ["running", "complete"]
     first = sidecars[-1]
     assert first["sessions"][-1]["measured"] == 6
-    assert first["sessions"][-1]["repeat_probe"]["subnets"] == 2
+    assert first["sessions"][-1]["repeat_probe"]["within_run"]["subnets"] == 2
 
     more, sidecars = run(plan, pd.DataFrame(rows), first, target)
     assert [r["child_arch"] for r in more] == [a.to_seed_string() for a in plan[6:]]

@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ofa_latency_kedro.measurement import measure
+from ofa_latency_kedro.measurement import detect_hardware, measure
 from ofa_latency_kedro.nas import verify_results
 from ofa_latency_kedro.nas.search import RESULT_COLUMNS
 from ofa_latency_kedro.nas.verify import TOLERANCE, verification_summary
 from ofa_latency_kedro.search_space import Arch, ArchBatch, cost_table
+from tests.measurement.test_drift import PROTOCOL as STEADY_PROTOCOL
+from tests.measurement.test_drift import steady_ms, use_steady_backend
 
 LARGE = Arch.parse({"ks": [7] * 20, "e": [6] * 20, "d": [4] * 5, "r": [224]}, width_mult=1.2)
 MEDIUM = Arch.parse({"ks": [5] * 20, "e": [4] * 20, "d": [3] * 5, "r": [192]}, width_mult=1.2)
@@ -185,3 +187,34 @@ def test_infeasible_results_are_not_measured(sidecars):
     table = verify_results(results(row), sidecars, Research(SMALL))
     assert not table.iloc[0]["verified"]
     assert table.iloc[0]["verification_note"] == "not verified: no subnet was found"
+
+
+@pytest.mark.parametrize(("speed", "warned"), [(1.1, True), (1.04, False)])
+def test_verification_warns_when_the_reference_moved_from_the_datasets_calibration(
+    monkeypatch, caplog, speed, warned
+):
+    """A machine that now runs the reference ``speed`` times slower (see `SteadyBackend`):
+    beyond 5% a warning with both figures; the winners are measured on the dataset's scale."""
+    steady = use_steady_backend(monkeypatch, speed=speed)
+    here = detect_hardware()
+    sidecars = {
+        "note10_ofa": {
+            "backend": steady.name,
+            "hardware": "note10",
+            "descriptor": {"hostname": here["hostname"], "cpu_model": here["cpu_model"]},
+            "protocol": {**STEADY_PROTOCOL.to_dict(), "reference": True, "reference_ms": 10.0},
+        }
+    }
+    table = verify_results(results(result_row(SMALL, 50, 10)), sidecars)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    expected = (
+        f"verifying note10_ofa: this machine's reference subnet now measures {10 * speed:.2f} "
+        f"ms, the dataset's calibration 10.00 ms (+{speed - 1:.1%}): the machine runs slower "
+        "than when the dataset was calibrated, by more than 5%; the dataset keeps its own scale "
+        "(rows are reported relative to the reference and scaled by 10.00 ms); the winners are "
+        "measured on that scale too, comparable with its rows"
+    )
+    assert warnings == ([expected] if warned else [])
+    assert steady.calibrations == 1  # one reference measurement for the dataset's check
+    assert table.iloc[0]["verified"]
+    assert table.iloc[0]["measured_latency_ms"] == pytest.approx(steady_ms(SMALL))

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ofa_latency_kedro.measurement.backends import get_backend
+from ofa_latency_kedro.measurement.backends import get_backend, unchecked_reference
 from ofa_latency_kedro.measurement.log import LatencyDataError, row_key
 from ofa_latency_kedro.measurement.measurers import LocalMeasurer, RayMeasurer
-from ofa_latency_kedro.measurement.protocol import Protocol
+from ofa_latency_kedro.measurement.protocol import Protocol, ReferenceCheck
 from ofa_latency_kedro.measurement.session import utc_now
 from ofa_latency_kedro.search_space import Arch
 
@@ -141,6 +141,12 @@ def measure_plan(
     """Measure the subnets of ``plan`` that ``existing`` lacks, yielding ``("sidecar", dict)``
     before and after, and ``("rows", list_of_rows)`` as soon as each group is measured.
 
+    Each session first measures the reference subnet again (`Backend.check_reference`) and
+    records it (``reference_now_ms``, ``reference_drift``, ``reference_check``), warning when
+    it differs from the dataset's ``reference_ms`` by more than `REFERENCE_DRIFT_WARNING`;
+    the dataset keeps its scale. At the end the repeat probe measures again some of this
+    run's rows and some rows of earlier sessions (`probe_picks`).
+
     The caller holds the dataset's writer lock, so a session of the sidecar still
     ``"running"`` is one of a run that was killed: it is recorded as ``"interrupted"``."""
     width = plan[0].width_mult if plan else 1.0
@@ -151,14 +157,19 @@ def measure_plan(
         descriptor = measurer.start()
         settled = measurer.protocol
         check_resumable(sidecar, target, settled, width)
+        started_at = utc_now()
+        check = measurer.check_reference()
+        if check is not None and check.drifted:
+            logger.warning(check.warning(f"dataset '{target.name}'"))
         session: dict[str, Any] = {
-            "started_at": utc_now(),
+            "started_at": started_at,
             "status": "running",
             "planned": len(plan),
             "already_measured": len(plan) - len(todo),
             "measured": 0,
             "ray_address": None if target.ray is None else target.ray.address,
             "hostname": descriptor.get("hostname"),
+            **(unchecked_reference(target.backend) if check is None else check.record()),
         }
         record = {
             "name": target.name,
@@ -191,7 +202,13 @@ def measure_plan(
             rows.extend(group)
             yield "rows", group
         seconds = time.perf_counter() - started
-        probe = measurer.probe(rows, hardware=target.hardware, space=target.space)
+        probe = measurer.probe(
+            rows,
+            hardware=target.hardware,
+            space=target.space,
+            earlier=[] if existing is None else existing.to_dict("records"),
+            seed=len(record["sessions"]) - 1,
+        )
         session.update(
             status="complete",
             finished_at=utc_now(),
@@ -211,8 +228,21 @@ def _ended(sessions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def drift_warnings(sidecar: dict[str, Any] | None) -> list[str]:
+    """The warning of the last session of a dataset when its reference measured more than
+    `REFERENCE_DRIFT_WARNING` away from the dataset's ``reference_ms`` (else none)."""
+    session = ((sidecar or {}).get("sessions") or [{}])[-1]
+    now = session.get("reference_now_ms")
+    calibrated = ((sidecar or {}).get("protocol") or {}).get("reference_ms")
+    if now is None or not calibrated:
+        return []
+    check = ReferenceCheck(float(now), float(calibrated))
+    return [check.warning(f"dataset '{sidecar.get('name')}'")] if check.drifted else []
+
+
 def summarize_dataset(frame: pd.DataFrame, sidecar: dict[str, Any] | None) -> dict[str, Any]:
-    """The figures a sampling run ends with: size, latency range, throughput and noise."""
+    """The figures a sampling run ends with: size, latency range, throughput, noise (within
+    the run and across sessions), and the warning of a drifted reference."""
     session = ((sidecar or {}).get("sessions") or [{}])[-1]
     latency = frame["latency"].astype(float) if len(frame) else pd.Series(dtype=float)
     return {
@@ -228,4 +258,5 @@ def summarize_dataset(frame: pd.DataFrame, sidecar: dict[str, Any] | None) -> di
         },
         "protocol": (sidecar or {}).get("protocol"),
         "last_session": session,
+        "warnings": drift_warnings(sidecar),
     }

@@ -19,13 +19,13 @@ import pandas as pd
 
 from ofa_latency_kedro.errors import OfaLatencyError, ParameterError
 from ofa_latency_kedro.measurement.backends import DEFAULT_BACKEND, Backend, get_backend
-from ofa_latency_kedro.measurement.protocol import Protocol
+from ofa_latency_kedro.measurement.protocol import Protocol, ReferenceCheck
 from ofa_latency_kedro.measurement.session import (
     iter_measured_groups,
     latency_frame,
     measurement_rows,
-    probe_indices,
-    summarize_probe,
+    probe_picks,
+    summarize_probes,
 )
 from ofa_latency_kedro.progress import progress_bar
 from ofa_latency_kedro.search_space import Arch, ArchLike
@@ -76,18 +76,34 @@ class LocalMeasurer:
             archs, self.backend, hardware=hardware, space=space, progress=progress
         )
 
+    def check_reference(self) -> ReferenceCheck | None:
+        """The reference measured now against the dataset's ``reference_ms`` (None: passes
+        are not paired with the reference)."""
+        return self.backend.check_reference()
+
     def probe(
-        self, rows: Sequence[dict[str, Any]], *, hardware: str, space: str | None
+        self,
+        rows: Sequence[dict[str, Any]],
+        *,
+        hardware: str,
+        space: str | None,
+        earlier: Sequence[dict[str, Any]] = (),
+        seed: int = 0,
     ) -> dict[str, Any]:
-        picks = [rows[i] for i in probe_indices(len(rows), self.backend.protocol.repeat_probe)]
-        again = measurement_rows(
-            [_row_arch(row) for row in picks], self.backend, hardware=hardware, space=space
+        """Measure again some of ``rows`` (this run's) and of ``earlier`` (rows of earlier
+        sessions, see `probe_picks`); the noise within the run and across sessions."""
+        within, across = probe_picks(rows, earlier, self.backend.protocol.repeat_probe, seed)
+        archs = [_row_arch(row) for row in within + across]
+        again = (
+            measurement_rows(archs, self.backend, hardware=hardware, space=space) if archs else []
         )
-        return summarize_probe([r["latency"] for r in picks], [r["latency"] for r in again])
+        return summarize_probes(within, across, again)
 
 
 def _row_arch(row: dict[str, Any]) -> Arch:
-    return Arch.parse(row["child_arch"], width_mult=row["width_mult"])
+    width = row.get("width_mult")
+    known = width is not None and width != "" and not pd.isna(width)
+    return Arch.parse(row["child_arch"], width_mult=float(width) if known else None)
 
 
 # -- Ray ------------------------------------------------------------------------------------
@@ -116,6 +132,12 @@ def _start_on_node(backend: str, protocol: dict[str, Any], lut_dir: str | None) 
         descriptor = runner.describe()
     descriptor["ray_node_id"] = ray.get_runtime_context().get_node_id()
     return {"descriptor": descriptor, "protocol": settled.to_dict()}
+
+
+def _reference_on_node(backend: str, protocol: dict[str, Any], lut_dir: str | None) -> float:
+    """Ray task body: the reference subnet measured on the node, as a calibration does."""
+    with get_backend(backend, Protocol.from_dict(protocol), lut_dir=lut_dir) as runner:
+        return runner.measure_reference()
 
 
 def check_ray_reachable(address: str, timeout_s: float) -> None:
@@ -165,6 +187,7 @@ class RayMeasurer:
         self.num_cpus = num_cpus
         self.connect_timeout_s = connect_timeout_s
         self._started_ray = False
+        self._calibrated = False  # whether start measured reference_ms on the node
 
     def __enter__(self) -> RayMeasurer:
         import ray  # noqa: PLC0415
@@ -198,6 +221,7 @@ class RayMeasurer:
             )
         self._remote_measure = ray.remote(_measure_chunk)
         self._remote_start = ray.remote(_start_on_node)
+        self._remote_reference = ray.remote(_reference_on_node)
         return self
 
     def __exit__(
@@ -221,8 +245,26 @@ class RayMeasurer:
 
         task = self._remote_start.options(**self._options())
         started = ray.get(task.remote(self.backend, self.protocol.to_dict(), self.lut_dir))
-        self.protocol = Protocol.from_dict(started["protocol"])
+        settled = Protocol.from_dict(started["protocol"])
+        self._calibrated = self.protocol.reference_ms is None and settled.reference_ms is not None
+        self.protocol = settled
         return {**started["descriptor"], "ray_address": self.address, "ray_resource": self.resource}
+
+    def check_reference(self) -> ReferenceCheck | None:
+        """The reference measured now on the device's node against the dataset's
+        ``reference_ms`` (None: passes are not paired with the reference); a calibration
+        `start` made there is that measurement."""
+        import ray  # noqa: PLC0415
+
+        if not self.protocol.reference:
+            return None
+        if self._calibrated:
+            return ReferenceCheck(
+                self.protocol.reference_ms, self.protocol.reference_ms, calibrated=True
+            )
+        task = self._remote_reference.options(**self._options())
+        now = ray.get(task.remote(self.backend, self.protocol.to_dict(), self.lut_dir))
+        return ReferenceCheck(now, self.protocol.reference_ms)
 
     def default_hardware_name(self) -> str:
         raise ParameterError(
@@ -269,16 +311,21 @@ class RayMeasurer:
         )
 
     def probe(
-        self, rows: Sequence[dict[str, Any]], *, hardware: str, space: str | None
+        self,
+        rows: Sequence[dict[str, Any]],
+        *,
+        hardware: str,
+        space: str | None,
+        earlier: Sequence[dict[str, Any]] = (),
+        seed: int = 0,
     ) -> dict[str, Any]:
+        """As `LocalMeasurer.probe`, on the device's node."""
         import ray  # noqa: PLC0415
 
-        picks = [rows[i] for i in probe_indices(len(rows), self.protocol.repeat_probe)]
-        if not picks:
-            return summarize_probe([], [])
-        again = ray.get(self._submit([_row_arch(r) for r in picks], hardware, space))
-        again_rows = [row for chunk in again for row in chunk]
-        return summarize_probe([r["latency"] for r in picks], [r["latency"] for r in again_rows])
+        within, across = probe_picks(rows, earlier, self.protocol.repeat_probe, seed)
+        picks = within + across
+        chunks = ray.get(self._submit([_row_arch(r) for r in picks], hardware, space))
+        return summarize_probes(within, across, [row for chunk in chunks for row in chunk])
 
 
 def measure(

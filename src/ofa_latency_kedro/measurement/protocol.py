@@ -26,6 +26,9 @@ STATISTICS = ("median", "min", "mean")
 #: The fixed subnet every timed pass is paired with when ``reference`` is on: a mid-sized
 #: OFA subnet (depth 3, kernel 5, expand 4 everywhere, resolution 192, width 1.0).
 REFERENCE_ARCH = {"ks": [5] * 20, "e": [4] * 20, "d": [3] * 5, "r": [192], "width_mult": 1.0}
+#: How far (relative) the reference subnet may measure now from a dataset's ``reference_ms``
+#: before sampling and verification warn that this machine's speed has drifted.
+REFERENCE_DRIFT_WARNING = 0.05
 
 
 def available_cpus() -> int:
@@ -169,6 +172,54 @@ class Timing:
     def exact(cls, value_ms: float) -> Timing:
         """A value that is not sampled (a lookup-table sum): no spread, one "run"."""
         return cls(latency=value_ms, p10=value_ms, p90=value_ms, runs=1)
+
+
+@dataclass(frozen=True)
+class ReferenceCheck:
+    """The reference subnet measured now, as a calibration measures it (``now_ms``), against
+    the dataset's calibration (``dataset_ms``, its ``reference_ms``). ``calibrated``: the two
+    are one measurement, this session's calibration of a new dataset.
+
+    A dataset keeps its own scale whatever the check says: every row is a time relative to
+    the reference's, scaled by ``dataset_ms``; the check only makes a drift of this machine
+    visible."""
+
+    now_ms: float
+    dataset_ms: float
+    calibrated: bool = False
+
+    @property
+    def drift(self) -> float:
+        """How much slower (positive) or faster the machine runs the reference now."""
+        return self.now_ms / self.dataset_ms - 1
+
+    @property
+    def drifted(self) -> bool:
+        return abs(self.drift) > REFERENCE_DRIFT_WARNING
+
+    def record(self) -> dict[str, Any]:
+        """The check's fields of a sampling session (the sidecar's session log)."""
+        how = (
+            "this session calibrated the dataset's reference"
+            if self.calibrated
+            else "measured at the session's start"
+        )
+        return {
+            "reference_now_ms": self.now_ms,
+            "reference_drift": self.drift,
+            "reference_check": how,
+        }
+
+    def warning(self, what: str) -> str:
+        """What a drift beyond `REFERENCE_DRIFT_WARNING` means, for ``what`` (a dataset)."""
+        return (
+            f"{what}: this machine's reference subnet now measures {self.now_ms:.2f} ms, the "
+            f"dataset's calibration {self.dataset_ms:.2f} ms ({self.drift:+.1%}): the machine "
+            f"runs {'slower' if self.drift > 0 else 'faster'} than when the dataset was "
+            f"calibrated, by more than {REFERENCE_DRIFT_WARNING:.0%}; the dataset keeps its "
+            "own scale (rows are reported relative to the reference and scaled by "
+            f"{self.dataset_ms:.2f} ms)"
+        )
 
 
 def _checked(samples_ms: np.ndarray) -> np.ndarray:

@@ -76,8 +76,27 @@ def probe_indices(count: int, probes: int) -> np.ndarray:
     return np.unique(np.linspace(0, count - 1, min(probes, count)).round().astype(int))
 
 
+def probe_picks(
+    rows: Sequence[dict[str, Any]],
+    earlier: Sequence[dict[str, Any]],
+    probes: int,
+    seed: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows the repeat probe measures again, ``probes`` at most: of the ``earlier`` rows
+    (written by earlier sessions), ``probes // 2`` drawn with ``seed``; of ``rows`` (this
+    run's), the rest, spread evenly. A run that measured nothing probes nothing."""
+    if not rows or probes <= 0:
+        return [], []
+    drawn = np.random.default_rng(seed).choice(
+        len(earlier), min(len(earlier), probes // 2), replace=False
+    )
+    across = [earlier[i] for i in sorted(drawn)]
+    within = [rows[i] for i in probe_indices(len(rows), probes - len(across))]
+    return within, across
+
+
 def summarize_probe(first_ms: Sequence[float], second_ms: Sequence[float]) -> dict[str, Any]:
-    """The run's own noise: relative differences between two measurements of the same subnets."""
+    """Noise: relative differences between two measurements of the same subnets."""
     if len(first_ms) == 0:
         return {"subnets": 0, "median_rel_diff": None, "max_rel_diff": None}
     diffs = relative_differences(np.asarray(first_ms), np.asarray(second_ms))
@@ -85,6 +104,31 @@ def summarize_probe(first_ms: Sequence[float], second_ms: Sequence[float]) -> di
         "subnets": len(diffs),
         "median_rel_diff": float(np.median(diffs)),
         "max_rel_diff": float(np.max(diffs)),
+    }
+
+
+def summarize_probes(
+    within: Sequence[dict[str, Any]],
+    across: Sequence[dict[str, Any]],
+    again: Sequence[dict[str, Any]],
+) -> dict[str, Any]:
+    """The repeat probe's report: ``again`` holds the new rows of ``within`` (this run's
+    rows) then of ``across`` (earlier sessions' rows), in order. ``within_run`` is the run's
+    own noise; ``across_sessions`` the noise between sessions, with the time of the oldest
+    row measured again."""
+    if len(again) != len(within) + len(across):
+        raise ValueError(
+            f"the probe measured {len(again)} rows for {len(within)} + {len(across)} picked"
+        )
+    latency = [float(row["latency"]) for row in again]
+    split = len(within)
+    across_sessions = summarize_probe([float(r["latency"]) for r in across], latency[split:])
+    across_sessions["oldest_measured_at"] = min(
+        (r["measured_at"] for r in across if isinstance(r.get("measured_at"), str)), default=None
+    )
+    return {
+        "within_run": summarize_probe([float(r["latency"]) for r in within], latency[:split]),
+        "across_sessions": across_sessions,
     }
 
 

@@ -167,6 +167,18 @@ def _search_again(table: pd.DataFrame, index: pd.Index, name: str, research: Res
     return feasible
 
 
+def warn_if_reference_drifted(measurer: LocalMeasurer, name: str) -> None:
+    """Measure the reference subnet once and warn when it differs from the dataset's
+    ``reference_ms`` by more than `REFERENCE_DRIFT_WARNING`: the winners are still measured on
+    the dataset's scale (relative to the reference, scaled by its ``reference_ms``)."""
+    check = measurer.check_reference()
+    if check is not None and check.drifted:
+        logger.warning(
+            check.warning(f"verifying {name}")
+            + "; the winners are measured on that scale too, comparable with its rows"
+        )
+
+
 def verify_results(
     results: pd.DataFrame,
     sidecars: Mapping[str, Mapping[str, Any] | None],
@@ -213,6 +225,7 @@ def verify_results(
             sidecar["backend"], protocol, lut_dir=sidecar.get("lut_dir")
         ) as measurer:
             measurer.start()
+            warn_if_reference_drifted(measurer, name)
             pending = rows.index
             _measure(measurer, table, pending, name=name, sidecar=sidecar, on_measured=on_measured)
             table.loc[pending, "first_measured_latency_ms"] = table.loc[

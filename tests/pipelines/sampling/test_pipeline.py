@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -12,13 +13,16 @@ from kedro.runner import SequentialRunner
 from ofa_latency_kedro.datasets import LatencyFolderDataset
 from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.measurement import Protocol
+from ofa_latency_kedro.measurement.campaign import SamplingTarget, measure_plan
 from ofa_latency_kedro.measurement.log import DamagedRowsError, DatasetBusyError
 from ofa_latency_kedro.measurement.lookup_table import LatencyLookupTable
 from ofa_latency_kedro.pipelines.sampling import create_pipeline
-from ofa_latency_kedro.pipelines.sampling.nodes import plan_subnets
+from ofa_latency_kedro.pipelines.sampling.nodes import plan_subnets, report_sampling
 from ofa_latency_kedro.pipelines.sampling.settings import SamplingSettings
 from ofa_latency_kedro.search_space import Arch, get_space
 from tests.helpers import FAST_PROTOCOL
+from tests.measurement.test_drift import PROTOCOL as STEADY_PROTOCOL
+from tests.measurement.test_drift import steady_ms, use_steady_backend
 from tests.measurement.test_log import merged, start_writer
 
 PARAMS = {
@@ -151,7 +155,7 @@ def test_torch_cpu_dataset_records_protocol_and_hardware(tmp_path: Path):
     report = catalog.load("sampling_report")
     assert report["protocol"]["reference"] is True
     assert report["protocol"]["reference_ms"] > 0
-    assert report["last_session"]["repeat_probe"]["subnets"] == 2
+    assert report["last_session"]["repeat_probe"]["within_run"]["subnets"] == 2
 
 
 def test_resuming_with_another_protocol_is_refused(tmp_path: Path):
@@ -201,3 +205,43 @@ def test_a_dataset_another_process_writes_stops_the_run_before_measuring(
         writer.kill()
     run_pipeline(lut_params, tmp_path)  # the lock went with the killed writer
     assert len(pd.read_csv(csv)) == 2 + 40  # the killed writer's rows, then this run's plan
+
+
+def test_the_report_gives_both_probes_and_warns_of_a_drifted_reference(
+    tmp_path: Path, monkeypatch, caplog
+):
+    """Two sessions on a machine that runs 10% faster in the second (see `SteadyBackend`):
+    the report ends with the reference's figures and the warning, the rows keep the scale."""
+    steady = use_steady_backend(monkeypatch)
+    target = SamplingTarget("box", "compofa", steady.name, STEADY_PROTOCOL)
+    folder = LatencyFolderDataset(str(tmp_path))
+    plan = get_space("compofa").sample_distinct(10, seed=0)
+    for speed, archs in ((1.0, plan[:6]), (0.9, plan)):
+        monkeypatch.setattr(steady, "speed", speed)
+        with folder.load().writing(target.name) as dataset:
+            existing = dataset() if dataset.path.exists() else None
+            sidecar = None if existing is None else existing.attrs["sidecar"]
+            for kind, payload in measure_plan(archs, existing, sidecar, target, progress=False):
+                if kind == "rows":
+                    folder.save({f"{target.name}.csv": pd.DataFrame(payload)})
+                else:
+                    folder.save({f"{target.name}.json": payload})
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="ofa_latency_kedro")
+    report = report_sampling(folder.load(), target)
+    warning = (
+        "dataset 'box_compofa': this machine's reference subnet now measures 9.00 ms, the "
+        "dataset's calibration 10.00 ms (-10.0%): the machine runs faster than when the dataset "
+        "was calibrated, by more than 5%; the dataset keeps its own scale (rows are reported "
+        "relative to the reference and scaled by 10.00 ms)"
+    )
+    assert report["warnings"] == [warning]
+    assert [(r.levelname, r.getMessage()) for r in caplog.records][-1] == ("WARNING", warning)
+    done = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Sampling"))
+    assert (
+        "repeat probe: 2 subnets, median difference 0.00% (max 0.00%) within the run, "
+        "2 subnets, median difference 0.00% (max 0.00%) across sessions; reference subnet: "
+        "9.00 ms now, the dataset's calibration 10.00 ms (-10.0%; measured at the session's start)"
+    ) in done
+    frame = pd.read_csv(tmp_path / "box_compofa.csv")
+    assert frame["latency"].tolist() == pytest.approx([steady_ms(a) for a in plan])

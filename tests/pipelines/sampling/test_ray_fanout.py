@@ -70,13 +70,20 @@ def test_measurement_runs_as_ray_tasks_on_the_device_node(project_copy: Path, ra
     session = sidecar["sessions"][-1]
     assert session["ray_address"] == ray_cluster
     assert session["measured"] == 10
-    assert session["repeat_probe"]["subnets"] == 2
+    assert session["repeat_probe"]["within_run"]["subnets"] == 2
 
     again = sampling_run(
         project_copy, sampling_params(ray_cluster).replace("num_subnets=10", "num_subnets=14")
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(pd.read_csv(folder / f"{DEVICE}_compofa.csv")) == 14
+    first, second = json.loads((folder / f"{DEVICE}_compofa.json").read_text())["sessions"]
+    assert first["reference_check"] == "this session calibrated the dataset's reference"
+    assert first["reference_drift"] == 0.0
+    assert second["reference_check"] == "measured at the session's start"  # on the node
+    assert second["reference_now_ms"] > 0
+    assert second["repeat_probe"]["across_sessions"]["subnets"] == 1
+    assert second["repeat_probe"]["within_run"]["subnets"] == 1
 
 
 @pytest.mark.slow

@@ -80,7 +80,10 @@ def measure_subnets(
 
 
 def report_sampling(raw_latency: LatencyFolder, target: SamplingTarget) -> dict[str, Any]:
-    """Log and return the figures of the dataset this run wrote."""
+    """Log and return the figures of the dataset this run wrote: size, latency, throughput,
+    the repeat probe's noise within the run and across sessions, the reference measured at
+    the session's start, and (as warnings) a drift of this machine beyond
+    `REFERENCE_DRIFT_WARNING`."""
     frame = raw_latency[target.name]()
     report = summarize_dataset(frame, frame.attrs.get("sidecar"))
     session = report["last_session"]
@@ -88,8 +91,8 @@ def report_sampling(raw_latency: LatencyFolder, target: SamplingTarget) -> dict[
     latency = report["latency_ms"]
     logger.info(
         "Sampling done: %s holds %d subnets (%d measured now, %d already there); "
-        "latency %.2f-%.2f ms (median %.2f); %s subnets/min; repeat probe of %s subnets: "
-        "median difference %s (max %s)",
+        "latency %.2f-%.2f ms (median %.2f); %s subnets/min; repeat probe: %s within the run, "
+        "%s across sessions; reference subnet: %s",
         report["file"],
         report["rows"],
         session.get("measured", 0),
@@ -98,11 +101,32 @@ def report_sampling(raw_latency: LatencyFolder, target: SamplingTarget) -> dict[
         latency["max"] or float("nan"),
         latency["median"] or float("nan"),
         session.get("subnets_per_minute"),
-        probe.get("subnets", 0),
-        _percent(probe.get("median_rel_diff")),
-        _percent(probe.get("max_rel_diff")),
+        _noise(probe.get("within_run")),
+        _noise(probe.get("across_sessions")),
+        _reference(session, report["protocol"]),
     )
+    for warning in report["warnings"]:
+        logger.warning(warning)
     return report
+
+
+def _noise(probe: dict[str, Any] | None) -> str:
+    if not probe or not probe.get("subnets"):
+        return "no subnets"
+    return (
+        f"{probe['subnets']} subnets, median difference {_percent(probe['median_rel_diff'])} "
+        f"(max {_percent(probe['max_rel_diff'])})"
+    )
+
+
+def _reference(session: dict[str, Any], protocol: dict[str, Any] | None) -> str:
+    now = session.get("reference_now_ms")
+    if now is None:
+        return str(session.get("reference_check", "not measured"))
+    return (
+        f"{now:.2f} ms now, the dataset's calibration {(protocol or {}).get('reference_ms'):.2f}"
+        f" ms ({session['reference_drift']:+.1%}; {session.get('reference_check')})"
+    )
 
 
 def _percent(value: float | None) -> str:
