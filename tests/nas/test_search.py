@@ -156,3 +156,43 @@ def test_auto_budgets_are_quartiles_of_the_training_latencies(trained_predictor,
     assert results["budget_ms"].tolist() == budgets
     with pytest.raises(ParameterError, match="'constraints_ms' is auto, but .* list of millisec"):
         auto_budgets(rtx_predictor)
+
+
+def test_the_interval_rule_keeps_winners_whose_upper_bound_meets_the_budget(trained_predictor):
+    budgets = [14.0, 20.0]
+    safe = run_nas(trained_predictor, None, budgets, objective="macs", **FAST)
+    plain = run_nas(trained_predictor, None, budgets, objective="macs", safety="none", **FAST)
+    assert (safe["safety"] == "interval").all() and (plain["safety"] == "none").all()
+    archs = [Arch.parse(text) for text in safe["arch"]]
+    _, high = trained_predictor.predict_interval(archs, level=0.9)
+    np.testing.assert_allclose(safe["predicted_upper_ms"], high, rtol=1e-5)
+    assert (safe["predicted_upper_ms"] <= safe["budget_ms"]).all()
+    assert (high > safe["predicted_latency_ms"]).all()
+    assert plain["predicted_upper_ms"].isna().all()
+    assert (plain["predicted_latency_ms"] <= plain["budget_ms"]).all()
+    assert (safe["predicted_latency_ms"] < plain["predicted_latency_ms"]).all()
+
+
+def test_a_wider_safety_level_leaves_more_room_under_the_budget(trained_predictor):
+    narrow = run_nas(trained_predictor, None, [20], objective="macs", safety_level=0.5, **FAST)
+    wide = run_nas(trained_predictor, None, [20], objective="macs", safety_level=0.9, **FAST)
+    assert wide["predicted_latency_ms"].iloc[0] < narrow["predicted_latency_ms"].iloc[0]
+    residuals = len(trained_predictor.metadata.conformal.log_residuals)
+    with pytest.raises(ParameterError, match=f"'safety_level' 0.99 asks more .* \\({residuals} r"):
+        run_nas(trained_predictor, None, [20], objective="macs", safety_level=0.99, **FAST)
+    with pytest.raises(ParameterError, match="'safety_level' must be between 0 and 1"):
+        run_nas(trained_predictor, None, [20], objective="macs", safety_level=1.0, **FAST)
+    with pytest.raises(
+        ParameterError, match="'safety' must be one of 'interval', 'none', got 'upper'"
+    ):
+        run_nas(trained_predictor, None, [20], objective="macs", safety="upper", **FAST)
+
+
+def test_a_predictor_without_intervals_is_searched_on_its_prediction_and_says_so(
+    rtx_predictor, caplog
+):
+    with caplog.at_level(logging.WARNING):
+        results = run_nas(rtx_predictor, None, [20], objective="macs", **FAST)
+    assert "carries no interval calibration: searching with nas.safety none" in caplog.text
+    assert results["safety"].tolist() == ["none"]
+    assert results["predicted_upper_ms"].isna().all()

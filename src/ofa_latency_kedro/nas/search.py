@@ -163,7 +163,15 @@ def _safety_margin(
             name,
         )
         return "none", 1.0
-    return "interval", max(1.0, float(np.exp(conformal.bounds(settings.safety_level)[1])))
+    upper = float(np.exp(conformal.bounds(settings.safety_level)[1]))
+    if not np.isfinite(upper):
+        raise ParameterError(
+            "safety_level",
+            f"{settings.safety_level:g} asks more of {name}'s interval calibration than it "
+            f"holds ({len(conformal.log_residuals)} residuals, {conformal.source}): the upper "
+            "bound is unbounded; lower it, or search with nas.safety none",
+        )
+    return "interval", max(1.0, upper)
 
 
 def resolve_objective(objective: str, accuracy_predictor: AccuracyPredictor | None) -> str:
