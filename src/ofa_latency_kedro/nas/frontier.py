@@ -41,8 +41,8 @@ class FrontierSettings:
     - ``constraints_ms``: the budgets in ms (a list, one number, or such YAML text), or
       ``auto``: the 25th, 50th and 75th percentile of that predictor's training latencies
       (the rule of NAS's ``auto``).
-    - ``band``: a searched subnet is near a budget when its predicted latency lies within
-      ``budget * (1 +- band)``.
+    - ``band``: a searched subnet is near a budget when its predicted latency lies between
+      ``budget * (1 - band)`` and ``budget * (1 + band)``.
     - ``searches``: evolutionary searches per budget, aimed at latencies spread evenly over
       the band up to ``budget * (1 + band)`` (`search_offsets`; one search: the budget),
       seeded ``sampling.seed``, +1, ..., each of ``generations`` generations (NAS's other

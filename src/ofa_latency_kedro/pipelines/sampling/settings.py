@@ -49,9 +49,10 @@ class SamplingSettings:
       ``seed``: the same seed draws the same subnets, and a larger ``num_subnets`` extends
       the dataset.
     - ``strategy``: ``random`` draws the subnets uniformly from the space; ``frontier``
-      trains a predictor on the subnets the dataset already holds (an initial random set)
-      and adds ``num_subnets`` minus their number subnets that an evolutionary search at the
-      latency budgets ends near them (`FrontierSettings`, under ``frontier``).
+      keeps the subnets the dataset holds (an initial random set, measured first with
+      ``random``), trains a predictor on them and adds new subnets, up to ``num_subnets`` in
+      all, from the populations of evolutionary searches near the latency budgets
+      (`FrontierSettings`, under ``frontier``).
     - ``backend``: ``torch-cpu``, ``torch-cuda``, ``torch-cuda-graph``, ``onnxruntime-cpu``
       or ``lut`` (OFA's lookup tables in the folder ``lut_dir``, which only ``lut`` takes).
     - ``progress``: a bar with rate and ETA (None: only on a terminal).
