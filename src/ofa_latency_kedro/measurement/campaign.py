@@ -137,6 +137,7 @@ def measure_plan(
     target: SamplingTarget,
     *,
     progress: bool | None = True,
+    strategy: dict[str, Any] | None = None,
 ) -> Iterator[tuple[str, Any]]:
     """Measure the subnets of ``plan`` that ``existing`` lacks, yielding ``("sidecar", dict)``
     before and after, and ``("rows", list_of_rows)`` as soon as each group is measured.
@@ -144,8 +145,10 @@ def measure_plan(
     Each session first measures the reference subnet again (`Backend.check_reference`) and
     records it (``reference_now_ms``, ``reference_drift``, ``reference_check``), warning when
     it differs from the dataset's ``reference_ms`` by more than `REFERENCE_DRIFT_WARNING`;
-    the dataset keeps its scale. At the end the repeat probe measures again some of this
-    run's rows and some rows of earlier sessions (`probe_picks`).
+    the dataset keeps its scale. ``strategy`` (how the plan was chosen, e.g.
+    ``{"strategy": "frontier", "budgets_ms": [...]}``) goes into the session's entry. At the
+    end the repeat probe measures again some of this run's rows and some rows of earlier
+    sessions (`probe_picks`).
 
     The caller holds the dataset's writer lock, so a session of the sidecar still
     ``"running"`` is one of a run that was killed: it is recorded as ``"interrupted"``."""
@@ -167,6 +170,7 @@ def measure_plan(
             "planned": len(plan),
             "already_measured": len(plan) - len(todo),
             "measured": 0,
+            **(strategy or {}),
             "ray_address": None if target.ray is None else target.ray.address,
             "hostname": descriptor.get("hostname"),
             **(unchecked_reference(target.backend) if check is None else check.record()),

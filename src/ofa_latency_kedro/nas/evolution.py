@@ -135,6 +135,7 @@ class BudgetResult:
     latency_ms: float = float("nan")
     fitness: float = float("nan")
     history: list[float] = field(default_factory=list)
+    population: ArchBatch | None = None
     population_latency: np.ndarray = field(default_factory=lambda: np.empty(0))
     population_fitness: np.ndarray = field(default_factory=lambda: np.empty(0))
 
@@ -341,6 +342,7 @@ def evolve(
             latency_ms=float(winner.latency[0]),
             fitness=float(winner.fitness[0]),
             history=histories[position],
+            population=populations[position].batch,
             population_latency=populations[position].latency.copy(),
             population_fitness=populations[position].fitness.copy(),
         )

@@ -66,7 +66,7 @@ RESULT_COLUMNS = (
 )
 
 
-def _budgets(value: str | float | Sequence[float]) -> str | tuple[float, ...]:
+def parse_budgets(value: str | float | Sequence[float]) -> str | tuple[float, ...]:
     """``auto``, or the budgets as positive numbers of ms; a text other than ``auto`` is read
     as YAML (``"[12, 18]"``, as ``--params`` may pass it)."""
     if isinstance(value, str) and value.strip() != "auto":
@@ -120,7 +120,7 @@ class SearchSettings(EvolutionSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "constraints_ms", _budgets(self.constraints_ms))
+        object.__setattr__(self, "constraints_ms", parse_budgets(self.constraints_ms))
         if self.objective not in OBJECTIVES:
             raise ParameterError(
                 "objective", f"must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -10,14 +11,18 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from ofa_latency_kedro.datasets import LatencyFolderDataset
-from ofa_latency_kedro.errors import ParameterError
+from ofa_latency_kedro.datasets import LatencyFolder, LatencyFolderDataset
+from ofa_latency_kedro.errors import LatencyDataError, ParameterError
 from ofa_latency_kedro.measurement import Protocol
 from ofa_latency_kedro.measurement.campaign import SamplingTarget, measure_plan
 from ofa_latency_kedro.measurement.log import DamagedRowsError, DatasetBusyError
 from ofa_latency_kedro.measurement.lookup_table import LatencyLookupTable
 from ofa_latency_kedro.pipelines.sampling import create_pipeline
-from ofa_latency_kedro.pipelines.sampling.nodes import plan_subnets, report_sampling
+from ofa_latency_kedro.pipelines.sampling.nodes import (
+    plan_subnets,
+    report_sampling,
+    resolve_sampling_target,
+)
 from ofa_latency_kedro.pipelines.sampling.settings import SamplingSettings
 from ofa_latency_kedro.search_space import Arch, get_space
 from tests.helpers import FAST_PROTOCOL
@@ -36,6 +41,11 @@ PARAMS = {
     "protocol": FAST_PROTOCOL,
     "progress": False,
 }
+
+
+def plan(params: dict, folder: Path = Path("no-such-folder")) -> pd.DataFrame:
+    """The plan node's table for ``params`` and the latency folder ``folder``."""
+    return plan_subnets(params, LatencyFolder(folder), resolve_sampling_target(params))
 
 
 def run_pipeline(params: dict, folder: Path) -> DataCatalog:
@@ -64,21 +74,21 @@ def lut_params(shared_dir: Path) -> dict:
 
 
 def test_plan_is_distinct_valid_and_reproducible():
-    plan = plan_subnets(PARAMS)
-    assert len(plan) == 40
-    assert plan["canonical_key"].is_unique
-    assert set(plan["space"]) == {"compofa"}
+    table = plan(PARAMS)
+    assert len(table) == 40
+    assert table["canonical_key"].is_unique
+    assert set(table["space"]) == {"compofa"}
     space = get_space("compofa")
-    assert all(space.contains(Arch.parse(text)) for text in plan["child_arch"])
-    pd.testing.assert_frame_equal(plan, plan_subnets(PARAMS))
-    assert not plan.equals(plan_subnets({**PARAMS, "seed": 4}))
+    assert all(space.contains(Arch.parse(text)) for text in table["child_arch"])
+    pd.testing.assert_frame_equal(table, plan(PARAMS))
+    assert not table.equals(plan({**PARAMS, "seed": 4}))
 
 
 def test_plan_with_wider_network_and_ofa_resolutions():
-    plan = plan_subnets({**PARAMS, "space": "ofa", "resolutions": "ofa", "width_mult": 1.2})
-    assert set(plan["width_mult"]) == {1.2}
-    assert plan["canonical_key"].str.startswith("w1.2/").all()
-    assert plan["resolution"].isin(range(128, 225, 4)).all()
+    table = plan({**PARAMS, "space": "ofa", "resolutions": "ofa", "width_mult": 1.2})
+    assert set(table["width_mult"]) == {1.2}
+    assert table["canonical_key"].str.startswith("w1.2/").all()
+    assert table["resolution"].isin(range(128, 225, 4)).all()
 
 
 @pytest.mark.parametrize(
@@ -98,11 +108,14 @@ def test_plan_with_wider_network_and_ofa_resolutions():
         ({"ray": {"num_cpus": 0}}, "'sampling.ray.num_cpus' must be positive, got 0.0"),
         ({"ray": {"adress": "auto"}}, "unknown parameter 'sampling.ray.adress'"),
         ({"on_damaged_rows": "skip"}, "'sampling.on_damaged_rows' must be one of"),
+        ({"strategy": "greedy"}, "'sampling.strategy' must be one of 'random', 'frontier'"),
+        ({"strategy": "frontier", "frontier": {"band": 0}}, "'sampling.frontier.band' must be"),
+        ({"frontier": {"bnad": 0.1}}, "'sampling.frontier.bnad'; did you mean 'band'"),
     ],
 )
 def test_bad_parameters_are_named(changes, message):
     with pytest.raises(ParameterError) as info:
-        plan_subnets({**PARAMS, **changes})
+        plan({**PARAMS, **changes})
     assert message in str(info.value)
 
 
@@ -145,6 +158,39 @@ def test_lookup_table_dataset_is_written_reported_and_extended(
     )
     assert [s["measured"] for s in sidecar["sessions"]] == [40, 20]
     assert sidecar["descriptor"]["kind"] == "lut"
+
+
+def test_frontier_extends_a_random_set_with_new_subnets_near_the_budgets(
+    tmp_path: Path, lut_params
+):
+    run_pipeline({**lut_params, "num_subnets": 60}, tmp_path)
+    frontier = {"strategy": "frontier", "frontier": {"searches": 2, "generations": 10}}
+    catalog = run_pipeline({**lut_params, "num_subnets": 80, **frontier}, tmp_path)
+    frame = pd.read_csv(tmp_path / "note10_lookuptable_compofa.csv")
+    keys = [Arch.parse(text, width_mult=1.2).canonical_key for text in frame["child_arch"]]
+    assert len(frame) == 80 and len(set(keys)) == 80
+    sidecar = json.loads((tmp_path / "note10_lookuptable_compofa.json").read_text())
+    first, second = sidecar["sessions"]
+    assert first["strategy"] == "random" and "budgets_ms" not in first
+    assert (second["strategy"], second["measured"], second["already_measured"]) == (
+        "frontier",
+        20,
+        60,
+    )
+    budgets = second["budgets_ms"]
+    assert len(budgets) == 3 and budgets == sorted(budgets) and budgets[0] > 0
+    assert catalog.load("sampling_report")["last_session"]["strategy"] == "frontier"
+
+
+def test_frontier_without_an_initial_random_set_stops_naming_the_file(tmp_path: Path, lut_params):
+    run_pipeline({**lut_params, "num_subnets": 12}, tmp_path)
+    with pytest.raises(LatencyDataError) as info:
+        run_pipeline({**lut_params, "strategy": "frontier"}, tmp_path)
+    csv = tmp_path / "note10_lookuptable_compofa.csv"
+    assert f"{csv} holds 12 distinct subnets, fewer than sampling.frontier.min_rows" in str(
+        info.value
+    )
+    assert len(pd.read_csv(csv)) == 12
 
 
 def test_torch_cpu_dataset_records_protocol_and_hardware(tmp_path: Path):

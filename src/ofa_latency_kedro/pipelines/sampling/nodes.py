@@ -10,16 +10,22 @@ from typing import Any
 import pandas as pd
 
 from ofa_latency_kedro.datasets import LatencyFolder
+from ofa_latency_kedro.encoding.loading import load_latency_csv
 from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.measurement.campaign import SamplingTarget, measure_plan, summarize_dataset
+from ofa_latency_kedro.nas.frontier import frontier_plan
 from ofa_latency_kedro.pipelines.sampling.settings import SamplingSettings
 from ofa_latency_kedro.search_space import Arch, subnet_table
 
 logger = logging.getLogger(__name__)
 
 
-def plan_subnets(sampling: dict[str, Any]) -> pd.DataFrame:
-    """Draw the distinct subnets to measure, reproducibly from ``sampling.seed``."""
+def plan_subnets(
+    sampling: dict[str, Any], measured_so_far: LatencyFolder, target: SamplingTarget
+) -> pd.DataFrame:
+    """The distinct subnets the dataset holds after this run: drawn reproducibly from
+    ``sampling.seed`` (``strategy: random``), or the subnets it holds and new ones near the
+    search budgets (``strategy: frontier``, `frontier_plan`)."""
     settings = SamplingSettings.from_dict(sampling)
     space = settings.search_space
     count = space.count()
@@ -29,15 +35,27 @@ def plan_subnets(sampling: dict[str, Any]) -> pd.DataFrame:
             f"asks for {settings.num_subnets} distinct subnets, but space '{space.name}' at "
             f"resolutions {list(space.resolutions)} has only {count}",
         )
-    batch = space.sample_distinct_batch(settings.num_subnets, seed=settings.seed)
-    table = subnet_table(batch)
+    if settings.strategy == "frontier":
+        file = measured_so_far.get(target.name)
+        source = measured_so_far.path / f"{target.name}.csv" if file is None else file.path
+        table = frontier_plan(
+            None if file is None else load_latency_csv(file.path, on_bad_rows="skip"),
+            settings.num_subnets,
+            space,
+            settings=settings.frontier,
+            seed=settings.seed,
+            source=str(source),
+        )
+    else:
+        table = subnet_table(space.sample_distinct_batch(settings.num_subnets, seed=settings.seed))
     table.insert(0, "space", space.name)
     logger.info(
-        "Planned %d distinct '%s' subnets (of %s in the space) at resolutions %s: "
+        "Planned %d distinct '%s' subnets (of %s in the space, strategy %s) at resolutions %s: "
         "%.0f-%.0f MMACs, %.2f-%.2f M params",
         len(table),
         space.name,
         f"{count:,}" if count < 10**6 else f"{count:.3g}",
+        settings.strategy,
         sorted(set(table["resolution"].tolist())),
         table["macs"].min() / 1e6,
         table["macs"].max() / 1e6,
@@ -71,12 +89,28 @@ def measure_subnets(
     with measured_so_far.writing(target.name) as dataset:
         existing = dataset(settings.on_damaged_rows) if dataset.path.exists() else None
         sidecar = None if existing is None else existing.attrs.get("sidecar")
-        steps = measure_plan(archs, existing, sidecar, target, progress=settings.progress)
+        steps = measure_plan(
+            archs,
+            existing,
+            sidecar,
+            target,
+            progress=settings.progress,
+            strategy=_strategy(settings, plan),
+        )
         for kind, payload in steps:
             if kind == "rows":
                 yield {f"{target.name}.csv": pd.DataFrame(payload)}
             else:
                 yield {f"{target.name}.json": payload}
+
+
+def _strategy(settings: SamplingSettings, plan: pd.DataFrame) -> dict[str, Any]:
+    """How the plan was chosen, for the session's sidecar entry: the strategy, and for
+    ``frontier`` the budgets its new subnets were drawn near."""
+    if settings.strategy != "frontier":
+        return {"strategy": settings.strategy}
+    budgets = plan["budget_ms"].dropna().unique() if "budget_ms" in plan.columns else []
+    return {"strategy": "frontier", "budgets_ms": sorted(float(b) for b in budgets)}
 
 
 def report_sampling(raw_latency: LatencyFolder, target: SamplingTarget) -> dict[str, Any]:

@@ -14,12 +14,17 @@ from ofa_latency_kedro.pipelines.sampling.nodes import (
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            node(plan_subnets, "params:sampling", "sampling_plan", name="plan_subnets"),
             node(
                 resolve_sampling_target,
                 "params:sampling",
                 "sampling_target",
                 name="resolve_sampling_target",
+            ),
+            node(
+                plan_subnets,
+                ["params:sampling", "measured_so_far", "sampling_target"],
+                "sampling_plan",
+                name="plan_subnets",
             ),
             node(
                 measure_subnets,

@@ -11,10 +11,13 @@ from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.measurement.backends import BACKENDS, DEFAULT_BACKEND
 from ofa_latency_kedro.measurement.log import ON_DAMAGED_ROWS
 from ofa_latency_kedro.measurement.protocol import Protocol
+from ofa_latency_kedro.nas.frontier import FrontierSettings
 from ofa_latency_kedro.search_space import SearchSpace, get_space
 from ofa_latency_kedro.settings_dict import from_settings
 
 _BACKEND_NAMES = tuple(BACKENDS)
+#: How a run chooses the subnets it adds: uniformly at random, or near the search budgets.
+STRATEGIES = ("random", "frontier")
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,11 @@ class SamplingSettings:
     - ``num_subnets``: distinct subnets (by canonical key) the dataset holds after the run;
       ``seed``: the same seed draws the same subnets, and a larger ``num_subnets`` extends
       the dataset.
+    - ``strategy``: ``random`` draws the subnets uniformly from the space; ``frontier``
+      keeps the subnets the dataset holds (an initial random set, measured first with
+      ``random``), trains a predictor on them and adds new subnets, up to ``num_subnets`` in
+      all, from the populations of evolutionary searches near the latency budgets
+      (`FrontierSettings`, under ``frontier``).
     - ``backend``: ``torch-cpu``, ``torch-cuda``, ``torch-cuda-graph``, ``onnxruntime-cpu``
       or ``lut`` (OFA's lookup tables in the folder ``lut_dir``, which only ``lut`` takes).
     - ``progress``: a bar with rate and ETA (None: only on a terminal).
@@ -63,6 +71,8 @@ class SamplingSettings:
     width_mult: float = 1.0
     num_subnets: int = 200
     seed: int = 0
+    strategy: Literal[STRATEGIES] = STRATEGIES[0]
+    frontier: FrontierSettings = field(default_factory=FrontierSettings)
     backend: Literal[_BACKEND_NAMES] = DEFAULT_BACKEND
     lut_dir: str | None = None
     progress: bool | None = True
@@ -82,6 +92,10 @@ class SamplingSettings:
                 "hardware",
                 "must name the device when measuring on Ray (sampling.ray.address is set): "
                 "tasks go to the node that offers the resource 'hw:<hardware>'",
+            )
+        if self.strategy not in STRATEGIES:
+            raise ParameterError(
+                "strategy", f"must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"
             )
         if self.backend not in BACKENDS:
             raise ParameterError(
