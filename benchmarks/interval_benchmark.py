@@ -4,7 +4,9 @@
 - split conformal on the validation residuals, alike in weight,
 - the same weighted by recency (`Conformal.recent`, what `train_predictor` stores),
 
-for the RTX 2080 Ti and the Tesla P40; then an adapted predictor (the RTX predictor carried to
+for the RTX 2080 Ti and the Tesla P40; few rows (the first 150 or 400 of the P40 file): the
+validation rows alone against cross-validation over training and validation rows (what
+`train_predictor` stores below 200 validation rows); then an adapted predictor (the RTX predictor carried to
 the P40 from 20 samples, `auto`, Note10 blended in) whose interval comes from its
 cross-validation, ``--draws`` draws (10) each of random and informative picks: with 20 samples
 one draw's coverage varies by several points, so the mean over draws is the figure.
@@ -25,6 +27,7 @@ from ofa_latency_kedro import adapt_predictor, load_latency_csv, train_predictor
 from ofa_latency_kedro.encoding import split_table
 from ofa_latency_kedro.predictors import prepare_data
 from ofa_latency_kedro.predictors.metadata import Conformal
+from ofa_latency_kedro.predictors.training import validation_conformal
 from ofa_latency_kedro.search_space import ArchBatch
 from ofa_latency_kedro.search_space.selection import pick_subnets
 
@@ -71,6 +74,27 @@ def main() -> None:
                 f"| {name} | {label} | {result['coverage']:.1f}% | {result['halfwidth']:.2f}% "
                 f"| {mape:.2f}% |"
             )
+    print(
+        "\nFew rows: trained on the first N rows of the P40 file (70/15/15), scored on every later"
+    )
+    print("row; the validation rows alone against cross-validation (what is stored below 200):")
+    print("| rows | calibration | coverage | median half-width |")
+    print("|---|---|---|---|")
+    p40_rows = load_latency_csv(folder / "Tesla_P40_GPU_ofa.csv", merge=False)
+    for rows in (150, 400):
+        head = split_table(p40_rows.iloc[:rows], "seed")
+        later = p40_rows.iloc[rows:]
+        predictor = train_predictor(head)
+        data = prepare_data(head)
+        predicted = predictor.predict_batch(ArchBatch.from_frame(later))
+        measured = later["latency"].to_numpy()
+        for label, conformal in (
+            ("validation rows", validation_conformal(predictor, data.val)),
+            ("cross-validation (stored)", predictor.metadata.conformal),
+        ):
+            result = scored(predicted, measured, conformal)
+            figures[f"P40 first {rows} rows: {label}"] = result
+            print(f"| {rows} | {label} | {result['coverage']:.1f}% | {result['halfwidth']:.2f}% |")
     note10 = train_predictor(
         load_latency_csv(
             folder / "note10_lookuptable_ofa.csv", width_mult={"note10_lookuptable": 1.2}
