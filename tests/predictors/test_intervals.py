@@ -125,3 +125,23 @@ def test_recency_weights_follow_the_latest_drift():
     drifted = Conformal(tuple(steady + [-0.05] * 100), "test", 100.0).bounds(0.9)
     plain = Conformal(tuple(steady + [-0.05] * 100), "test", None).bounds(0.9)
     assert drifted[0] <= plain[0] and drifted[0] == pytest.approx(-0.05)
+
+
+def test_a_predictor_of_few_rows_calibrates_on_out_of_fold_residuals_of_all_its_rows(
+    shared_dir: Path,
+):
+    table = seed_split(shared_dir, "Tesla_P40_GPU_ofa").drop(columns="split").iloc[:300]
+    predictor = train_predictor(table)
+    rows = predictor.metadata.training["rows"]
+    conformal = predictor.metadata.conformal
+    assert len(conformal.log_residuals) == rows["train"] + rows["val"]
+    assert conformal.source.startswith(f"cross-validation over {rows['train'] + rows['val']}")
+    # held out: larger than the final predictor's errors on the rows it trained on
+    fitted = split_table(table, "key")
+    trained = fitted[fitted["split"] == "train"]
+    in_sample = np.log(trained["latency"].to_numpy()) - np.log(
+        predictor.predict_batch(ArchBatch.from_frame(trained))
+    )
+    assert np.abs(conformal.log_residuals).mean() > np.abs(in_sample).mean()
+    low, high = conformal.bounds(0.9)
+    assert np.isfinite([low, high]).all() and low < 0 < high
