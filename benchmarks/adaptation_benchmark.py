@@ -8,7 +8,14 @@ P40 file (the seed's training part); MAPE and Spearman are measured on the seed'
 ``auto`` (chosen by cross-validation inside the K samples), with and without the blend, and
 for the generalized predictor trained on the RTX and Note10 training rows (its embedding).
 
+Then the one-call path, leave-one-device-out (`ONE_CALL`): ``train_predictor`` on the other
+devices' files, ``adapt_predictor`` on what it gives, K=20 subnets drawn from the held-out
+device's first 85%, figures on its last 15%, mean of 3 draws; side by side: before (the
+generalized model alone: ``auto`` without ``calibrate_devices``), now (``auto``), and the best
+per-device path (the carried predictor of the target's width, the others blended, ``auto``).
+
     python benchmarks/adaptation_benchmark.py [--shared ../shared] [--ks 5 10 20 50 100 700]
+    python benchmarks/adaptation_benchmark.py --one-call-only
 """
 
 from __future__ import annotations
@@ -20,19 +27,101 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from ofa_latency_kedro.encoding import load_latency_csv, split_table
 from ofa_latency_kedro.predictors import (
     ADAPTATION_METHODS,
+    LatencyPredictor,
     adapt_predictor,
     regression_metrics,
     train_predictor,
 )
-from ofa_latency_kedro.predictors.adaptation import applies
+from ofa_latency_kedro.predictors.adaptation import METHODS, applies
 from ofa_latency_kedro.predictors.generalization import train_generalized
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
 DRAWS = (0, 1, 2)
+#: Leave-one-device-out cases of the one-call path: (space, held-out device, known devices).
+ONE_CALL = (
+    ("ofa", "Tesla_P40_GPU", ("RTX_2080_Ti_GPU", "note10_lookuptable")),
+    ("ofa", "RTX_2080_Ti_GPU", ("Tesla_P40_GPU", "note10_lookuptable")),
+    (
+        "fixedkernelcompofa",
+        "Intel_Xeon_CPU",
+        ("RTX_2080_Ti_GPU", "Tesla_P40_GPU", "note10_lookuptable"),
+    ),
+)
+ONE_CALL_K = 20
+
+
+def _scored(
+    source: LatencyPredictor, options: dict, pool: pd.DataFrame, test: pd.DataFrame
+) -> dict[str, object]:
+    """Mean test MAPE and Spearman of ``adapt_predictor(source, few, **options)`` over
+    `DRAWS`, with the methods it chose."""
+    truth = test["latency"].to_numpy()
+    figures = []
+    for draw in DRAWS:
+        few = pool.sample(ONE_CALL_K, random_state=draw)
+        adapted = adapt_predictor(source, few, seed=draw, **options)
+        metrics = regression_metrics(truth, adapted.predict(test["child_arch"]))
+        figures.append((metrics["mape"], metrics["spearman"], adapted.metadata.adaptation.method))
+    return {
+        "mape": float(np.mean([f[0] for f in figures])),
+        "spearman": float(np.mean([f[1] for f in figures])),
+        "chosen": [f[2] for f in figures],
+    }
+
+
+def one_call(folder: Path) -> list[dict[str, object]]:
+    """The one-call path against today's and the best per-device path, per held-out device."""
+    registry = yaml.safe_load((ROOT / "conf" / "base" / "hardware.yml").read_text())["hardware"]
+
+    def table(name: str, space: str, merge: bool = True) -> pd.DataFrame:
+        width = {name: registry[name].get("width_mult") or 1.0}
+        return load_latency_csv(folder / f"{name}_{space}.csv", merge=merge, width_mult=width)
+
+    before = tuple(m for m in METHODS if m != "calibrate_devices")
+    rows = []
+    print(f"\nOne call, K={ONE_CALL_K}, mean of {len(DRAWS)} draws (MAPE, Spearman, chosen):")
+    for space, held_out, known in ONE_CALL:
+        started = time.perf_counter()
+        generalized = train_predictor(
+            pd.concat([table(name, space) for name in known], ignore_index=True)
+        )
+        seconds = time.perf_counter() - started
+        target = split_table(table(held_out, space, merge=False), "seed")
+        pool, test = target[target["split"] != "test"], target[target["split"] == "test"]
+        width = float(pool["width_mult"].iloc[0])
+        first = next((m for m in generalized.sources if m.width_mult == width), None)
+        first = first or generalized.sources[0]
+        others = [m for m in generalized.sources if m is not first]
+        paths = {
+            "before": (generalized, {"methods": before}),
+            "now": (generalized, {}),
+            "best per-device": (first, {"sources": others}),
+        }
+        row: dict[str, object] = {
+            "space": space,
+            "held_out": held_out,
+            "known": list(known),
+            "train_seconds": seconds,
+        }
+        for name, (source, options) in paths.items():
+            row[name] = _scored(source, options, pool, test)
+        rows.append(row)
+        print(
+            f"{held_out:16s} {space:19s} from {'+'.join(known)} (trained in {seconds:.0f} s)\n"
+            + "\n".join(
+                f"    {name:16s} MAPE {row[name]['mape']:5.2f}%  Spearman "
+                f"{row[name]['spearman']:.4f}  chosen {row[name]['chosen']}"
+                for name in paths
+            ),
+            flush=True,
+        )
+    return rows
 
 
 def main() -> None:
@@ -41,8 +130,16 @@ def main() -> None:
         "--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared"
     )
     parser.add_argument("--ks", type=int, nargs="+", default=[5, 10, 20, 50, 100, 700])
+    parser.add_argument(
+        "--one-call-only", action="store_true", help="only the one-call table (a few minutes)"
+    )
     args = parser.parse_args()
     folder = args.shared / "seed_data" / "latency"
+    RESULTS.mkdir(exist_ok=True)
+    one_call_rows = one_call(folder)
+    (RESULTS / "adaptation_one_call.json").write_text(json.dumps(one_call_rows, indent=2))
+    if args.one_call_only:
+        return
     source_table = split_table(load_latency_csv(folder / "RTX_2080_Ti_GPU_ofa.csv"), "seed")
     source = train_predictor(source_table)
     note10_table = split_table(
@@ -107,7 +204,6 @@ def main() -> None:
                     f"{row['seconds']:5.2f} s  chosen {row['chosen']}",
                     flush=True,
                 )
-    RESULTS.mkdir(exist_ok=True)
     (RESULTS / "adaptation_benchmark.json").write_text(
         json.dumps({"zero_shot": zero_shot, "rows": rows}, indent=2)
     )

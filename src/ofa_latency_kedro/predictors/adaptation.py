@@ -17,16 +17,22 @@ Methods (``adapt_predictor(..., method=...)``), registered in `METHODS`:
 ``embedding``           a generalized predictor (`train_generalized`) only: the new device's
                         embedding fitted to the K samples (`predictors.embedding`); no weight
                         changes.
+``calibrate_devices``   a generalized predictor of `train_predictor` on several devices only,
+                        which carries each device's own predictor: ``calibrate_features`` of
+                        the one of the target's width (else the first) with the others blended
+                        in, what ``adapt_predictor(rtx, few, sources=[note10])`` does by hand.
 ``auto``                (default) each method that applies to the predictor (the weight methods
-                        to a per-device one, ``embedding`` to a generalized one) scored by
-                        cross-validation inside the K samples (5 folds, leave-one-out up to 5);
-                        the best one is refitted on all.
+                        to a per-device one, ``embedding`` and, where it carries devices,
+                        ``calibrate_devices`` to a generalized one) scored by cross-validation
+                        inside the K samples (5 folds, leave-one-out up to 5); the best one is
+                        refitted on all.
 
 A generalized predictor's calibration methods calibrate it placed on the average device.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -108,6 +114,34 @@ def _calibrate_features(predictor: LatencyPredictor, target: Target) -> LatencyP
     return _calibrated(predictor, target, features=True)
 
 
+def _device_predictors(predictor: LatencyPredictor, target: Target) -> list[LatencyPredictor]:
+    """The per-device predictors a generalized predictor carries (`train_predictor` on
+    several devices) that answer for the target's space, one of the target's width first
+    (it reads the target's subnets as they are; the others read the same genes on their
+    own network)."""
+    members = [
+        member
+        for member in predictor.sources
+        if target.space is None or member.space in (None, target.space)
+    ]
+    if not members:
+        raise PredictorError(
+            "calibrate_devices blends the per-device predictors a generalized predictor of "
+            f"train_predictor carries; this one carries none of space {target.space!r}"
+        )
+    return sorted(members, key=lambda member: member.width_mult != target.width_mult)
+
+
+def _calibrate_devices(predictor: LatencyPredictor, target: Target) -> LatencyPredictor:
+    """``calibrate_features`` of the first carried predictor, the others blended in: the
+    adapted predictor is a per-device one (it keeps no generalized model)."""
+    first, *others = _device_predictors(predictor, target)
+    blended = dataclasses.replace(target, sources=(*others, *target.sources))
+    return _calibrated(first, blended, features=True).replace(
+        hardware=target.hardware or "new device"
+    )
+
+
 def _retrainer(method: str) -> Callable[[LatencyPredictor, Target], LatencyPredictor]:
     def fit(predictor: LatencyPredictor, target: Target) -> LatencyPredictor:
         placed = _on_target(predictor, target)
@@ -155,6 +189,16 @@ def _generalized(predictor: LatencyPredictor) -> bool:
     return predictor.kind == "generalized"
 
 
+def _carries_devices(predictor: LatencyPredictor) -> bool:
+    """A generalized predictor of `train_predictor` on several devices, carrying their own
+    predictors (an uncalibrated one's sources; a calibrated one's are the blended ones)."""
+    return (
+        _generalized(predictor)
+        and predictor.metadata.calibration is None
+        and bool(predictor.sources)
+    )
+
+
 METHODS: dict[str, Method] = {
     method.name: method
     for method in (
@@ -162,6 +206,7 @@ METHODS: dict[str, Method] = {
         Method("calibrate_features", _any, _calibrate_features),
         *(Method(name, _per_device, _retrainer(name)) for name in RETRAINING_METHODS),
         Method("embedding", _generalized, _embedding),
+        Method("calibrate_devices", _carries_devices, _calibrate_devices),
     )
 }
 
@@ -225,6 +270,13 @@ def _held_out_residuals(predictor: LatencyPredictor, method: str, target: Target
     return residuals
 
 
+def _as_source(predictor: LatencyPredictor) -> LatencyPredictor:
+    """The predictor as its module predicts, before any calibration: a calibrated one less
+    its calibration and the sources it blends; an uncalibrated one as it is (a generalized
+    predictor keeps the per-device predictors it carries for ``calibrate_devices``)."""
+    return predictor if predictor.metadata.calibration is None else predictor.uncalibrated()
+
+
 def _mape(residuals: np.ndarray) -> float:
     """Mean absolute percentage error of predictions whose log residuals these are."""
     return float(np.mean(np.abs(np.exp(-residuals) - 1)) * 100)
@@ -243,7 +295,7 @@ def cross_validated_mape(
     """Mean absolute percentage error of ``method`` on held-out samples (`FOLDS` folds, or
     leave-one-out up to `FOLDS` samples; scikit-learn's ``KFold``, shuffled by ``seed``)."""
     target = Target(batch, latency, None, space or predictor.space, tuple(sources), seed)
-    return _mape(_held_out_residuals(predictor.uncalibrated(), method, target))
+    return _mape(_held_out_residuals(_as_source(predictor), method, target))
 
 
 def _candidates(predictor: LatencyPredictor, method: str, methods: Sequence[str]) -> list[str]:
@@ -292,7 +344,7 @@ def adapt_predictor(
     candidates = _candidates(predictor, method, methods)
     started = time.perf_counter()
     batch, latency, named, space = few_shot_samples(few_df)
-    source = predictor.uncalibrated()
+    source = _as_source(predictor)
     target = Target(
         batch, latency, hardware or named, space or predictor.space, tuple(sources), seed
     )

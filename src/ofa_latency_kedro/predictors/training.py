@@ -1,7 +1,8 @@
 """Training latency predictors from latency tables: `train_predictor` (one call, good
 defaults, no Ray), or `prepare_data` once and `fit_prepared` per configuration (what Ray
 Tune's trials do). The kind of predictor and its recipe come from the kinds registry
-(`TrainingConfig.kind`); a table of several devices gives the generalized model."""
+(`TrainingConfig.kind`); a table of several devices gives the generalized model, carrying
+the predictor of each of its devices."""
 
 from __future__ import annotations
 
@@ -234,12 +235,33 @@ def evaluate(predictor: LatencyPredictor, data: PreparedData) -> dict[str, dict[
     return metrics
 
 
-def _train_generalized_predictor(table: pd.DataFrame, *, split: str, seed: int) -> LatencyPredictor:
+def _train_generalized_predictor(
+    table: pd.DataFrame,
+    *,
+    split: str,
+    seed: int,
+    fractions: tuple[float, float, float] | None,
+    config: TrainingConfig,
+) -> LatencyPredictor:
+    """The generalized model on the training rows of a table of several datasets, its
+    intervals per device from their validation rows, its test metrics per device's head, and
+    the default predictor of each dataset (``config``) as its `sources`: what few-shot
+    adaptation blends (`adapt_predictor`'s ``calibrate_devices``)."""
     if "split" not in table.columns:
-        table = split_table(table, split, seed=seed)
+        options = {} if fractions is None else {"fractions": fractions}
+        table = split_table(table, split, seed=seed, **options)
     predictor = train_generalized(table[table["split"] == "train"], config={"seed": seed})
+    names = dataset_names(table)
+    members = []
+    for device in predictor.devices:
+        try:
+            data = prepare_data(table[names == device], kind=config.kind)
+        except LatencyDataError as exc:
+            raise LatencyDataError(f"dataset {device}: {exc}") from None
+        members.append(fit_prepared(data, config))
     val = table[table["split"] == "val"]
     predictor = predictor.replace(
+        sources=members,
         device_conformal={
             device: Conformal.recent(
                 np.log(rows["latency"].to_numpy(dtype=float))
@@ -247,7 +269,7 @@ def _train_generalized_predictor(table: pd.DataFrame, *, split: str, seed: int) 
                 f"{len(rows)} validation rows of {device}",
             )
             for device, rows in val.groupby(dataset_names(val))
-        }
+        },
     )
     test = table[table["split"] == "test"]
     predictor = predictor.replace(
@@ -263,9 +285,12 @@ def _train_generalized_predictor(table: pd.DataFrame, *, split: str, seed: int) 
         }
     )
     logger.info(
-        "Trained a generalized predictor on %s: test MAPE %s",
+        "Trained a generalized predictor on %s: test MAPE %s (its heads), %s (each device's "
+        "own %s predictor)",
         ", ".join(predictor.devices),
         ", ".join(f"{d} {m['mape']:.2f}%" for d, m in predictor.metrics["test"].items()),
+        ", ".join(f"{m.metrics.get('test', {}).get('mape', float('nan')):.2f}%" for m in members),
+        config.kind,
     )
     return predictor
 
@@ -287,12 +312,15 @@ def train_predictor(
     0.7, 0.15, 0.15). Test metrics are in ``predictor.metrics["test"]``. ``config``: a
     `TrainingConfig` or its fields (``{"epochs": 50}``). A table of several devices (its
     ``hardware`` column) gives the generalized model (`train_generalized` on the training
-    rows; test metrics per device's head).
+    rows; test metrics per device's head) carrying the predictor of ``config`` trained on
+    each device's rows (its ``sources``), which few-shot adaptation to a new device blends.
     """
     table = as_latency_table(frame)
-    if table["hardware"].nunique() > 1:
-        return _train_generalized_predictor(table, split=split, seed=seed)
     config = TrainingConfig.from_dict(config)
+    if table["hardware"].nunique() > 1:
+        return _train_generalized_predictor(
+            table, split=split, seed=seed, fractions=fractions, config=config
+        )
     data = prepare_data(table, split=split, seed=seed, kind=config.kind, fractions=fractions)
     predictor = fit_prepared(data, config, on_epoch)
     test = predictor.metrics.get("test", {})
