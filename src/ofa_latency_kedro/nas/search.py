@@ -152,7 +152,8 @@ def _safety_margin(
 ) -> tuple[str, float]:
     """The rule a search of ``predictor`` uses and the factor its predictions are multiplied
     by to meet the budget: the upper bound of its ``safety_level`` interval over the
-    prediction (its conformal calibration's), or 1."""
+    prediction (its conformal calibration's), or 1 (a predictor without a calibration, or with
+    too few residuals for a bounded interval, is searched on its prediction, with a warning)."""
     if settings.safety == "none":
         return "none", 1.0
     conformal = predictor.metadata.conformal
@@ -165,12 +166,16 @@ def _safety_margin(
         return "none", 1.0
     upper = float(np.exp(conformal.bounds(settings.safety_level)[1]))
     if not np.isfinite(upper):
-        raise ParameterError(
-            "safety_level",
-            f"{settings.safety_level:g} asks more of {name}'s interval calibration than it "
-            f"holds ({len(conformal.log_residuals)} residuals, {conformal.source}): the upper "
-            "bound is unbounded; lower it, or search with nas.safety none",
+        logger.warning(
+            "%s: its interval calibration (%d residuals, %s) is too small for a bounded %g "
+            "interval: searching with nas.safety none (winners predicted within the budget); "
+            "measure more subnets, or lower nas.safety_level",
+            name,
+            len(conformal.log_residuals),
+            conformal.source,
+            settings.safety_level,
         )
+        return "none", 1.0
     return "interval", max(1.0, upper)
 
 

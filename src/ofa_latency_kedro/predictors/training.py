@@ -103,6 +103,9 @@ def prepare_data(
 #: Vovk 2015; Barber et al. 2021): with a few dozen validation rows the upper bound of a 90%
 #: interval is their largest residual, and one glitched measurement sets it.
 CROSS_CONFORMAL_BELOW = 200
+#: Fewer training and validation rows than this, and the validation rows calibrate anyway
+#: (too few for folds that each train on every resolution).
+CROSS_CONFORMAL_MIN_ROWS = 50
 #: Folds of that cross-validation (scikit-learn's ``KFold``, shuffled by the config's seed).
 CROSS_CONFORMAL_FOLDS = 5
 
@@ -153,7 +156,7 @@ def fit_prepared(
 ) -> LatencyPredictor:
     """Train one predictor of ``config.kind`` on prepared data, calibrate its intervals
     (`validation_conformal`, or `cross_validation_conformal` below `CROSS_CONFORMAL_BELOW`
-    validation rows) and evaluate it on every split (``predictor.metrics``)."""
+    validation rows, from `CROSS_CONFORMAL_MIN_ROWS` training and validation rows) and evaluate it on every split (``predictor.metrics``)."""
     config = TrainingConfig.from_dict(config)
     if config.kind != data.kind:
         raise LatencyDataError(
@@ -161,10 +164,13 @@ def fit_prepared(
             f"{config.kind!r}: prepare_data(..., kind={config.kind!r})"
         )
     predictor = _fit(data, config, on_epoch)
-    if len(data.val) >= CROSS_CONFORMAL_BELOW:
-        conformal = validation_conformal(predictor, data.val)
-    else:
+    conformal = None
+    if CROSS_CONFORMAL_MIN_ROWS <= len(data.train) + len(data.val) and (
+        len(data.val) < CROSS_CONFORMAL_BELOW
+    ):
         conformal = cross_validation_conformal(data, config)
+    if conformal is None:
+        conformal = validation_conformal(predictor, data.val)
     calibrated = predictor.replace(conformal=conformal)
     return calibrated.replace(metrics=evaluate(calibrated, data))
 
@@ -178,11 +184,12 @@ def validation_conformal(predictor: LatencyPredictor, val: SplitData) -> Conform
     return Conformal.recent(residuals, f"{len(val)} validation rows")
 
 
-def cross_validation_conformal(data: PreparedData, config: TrainingConfig) -> Conformal:
+def cross_validation_conformal(data: PreparedData, config: TrainingConfig) -> Conformal | None:
     """The interval calibration of a predictor trained on few rows: the log residual of every
     training and validation row, predicted by the same recipe trained without its fold
-    (`CROSS_CONFORMAL_FOLDS` folds; in each, a seeded sixth of the other rows stops the
-    training early, as the validation rows do), alike in weight. The test rows stay out."""
+    (`CROSS_CONFORMAL_FOLDS` folds; in each, a seeded sixth of the other rows, at resolutions
+    the rest trains on, stops the training early, as the validation rows do), alike in weight.
+    The test rows stay out. None when a fold has no such rows to stop on."""
     batch = ArchBatch.concatenate([data.train.batch, data.val.batch])
     latency = np.concatenate([data.train.latency, data.val.latency])
     folds = KFold(CROSS_CONFORMAL_FOLDS, shuffle=True, random_state=config.seed)
@@ -192,6 +199,10 @@ def cross_validation_conformal(data: PreparedData, config: TrainingConfig) -> Co
         shuffled = rng.permutation(others)
         cut = max(1, len(shuffled) // 6)
         stop, train = shuffled[:cut], shuffled[cut:]
+        trained = np.isin(batch.r[stop], batch.r[train])
+        stop, train = stop[trained], np.concatenate([train, stop[~trained]])
+        if not len(stop):
+            return None
         resolutions = tuple(sorted(set(batch.r[train].tolist())))
         parts = {}
         for name, rows in (("train", train), ("val", stop)):
