@@ -218,3 +218,18 @@ def test_verification_warns_when_the_reference_moved_from_the_datasets_calibrati
     assert steady.calibrations == 1  # one reference measurement for the dataset's check
     assert table.iloc[0]["verified"]
     assert table.iloc[0]["measured_latency_ms"] == pytest.approx(steady_ms(SMALL))
+
+
+def test_a_dataset_verified_after_another_was_searched_again_keeps_numeric_columns(
+    sidecars, table_ms
+):
+    budget = table_ms["medium"] * 1.01
+    other = {**result_row(MEDIUM, budget, budget), "hardware": "note10b"}
+    candidates = results(result_row(LARGE, budget, budget * 0.95), other)
+    both = {**sidecars, "note10b_ofa": sidecars["note10_ofa"]}
+    table = verify_results(candidates, both, Research(MEDIUM))
+    assert table["budget_met"].tolist() == [True, True]
+    assert table["first_macs"].tolist() == [
+        float(cost_table(ArchBatch.from_archs([arch])).macs[0]) for arch in (LARGE, MEDIUM)
+    ]
+    assert table["first_macs"].dtype == np.float64

@@ -231,7 +231,7 @@ def verify_results(
             table.loc[pending, "first_measured_latency_ms"] = table.loc[
                 pending, "measured_latency_ms"
             ]
-            table.loc[pending, "first_macs"] = table.loc[pending, "macs"]
+            table.loc[pending, "first_macs"] = table.loc[pending, "macs"].astype(float)
             best: dict[Any, pd.Series] = {}
             _keep_best(table, pending, best)
             for _ in range(rounds if research is not None else 0):
