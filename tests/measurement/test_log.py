@@ -324,3 +324,16 @@ def test_the_lock_is_reentrant_in_one_process_and_released_by_the_outermost(tmp_
         log.write_sidecar({"sessions": []})
         assert other_process_sees() == "busy"
     assert other_process_sees() == "free"
+
+
+def test_a_file_in_another_format_says_why_it_refuses_rows(tmp_path: Path):
+    fresh = LatencyLog(tmp_path / "new_ofa.csv")
+    assert fresh.refuses_rows() is None
+    fresh.append(rows(2))
+    assert fresh.refuses_rows() is None
+    seed_format = tmp_path / "seed_ofa.csv"
+    seed_format.write_text("child_arch,latency\n\"{'ks': [3]}\",1.0\n")
+    reason = LatencyLog(seed_format).refuses_rows()
+    assert reason is not None and "seed_ofa.csv" in reason
+    assert "the header has the columns child_arch, latency" in reason
+    assert seed_format.read_text().startswith("child_arch,latency\n")  # untouched

@@ -349,6 +349,15 @@ class LatencyLog:
         pause.reached(f"latency_log.appended:{self.path.name}")
         return len(fresh)
 
+    def refuses_rows(self) -> str | None:
+        """Why rows measured now cannot be appended to this file (a file in another format,
+        e.g. the seed's two columns), or None when they can."""
+        try:
+            self._header_or_none()
+        except LatencyDataError as exc:
+            return str(exc)
+        return None
+
     def _header_or_none(self) -> list[str] | None:
         """The file's header, checked to be this module's columns (None: no file yet)."""
         if not self.path.exists() or self.path.stat().st_size == 0:

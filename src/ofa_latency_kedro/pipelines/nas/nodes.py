@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from ofa_latency_kedro.datasets import AccuracyPredictorSource, LatencyFolder, PredictorFolder
 from ofa_latency_kedro.errors import ParameterError
+from ofa_latency_kedro.measurement.log import LATENCY_COLUMNS, LatencyLog, row_key
 from ofa_latency_kedro.measurement.session import utc_now
 from ofa_latency_kedro.nas import (
     AccuracyPredictor,
@@ -153,6 +154,17 @@ def _appended(
     with a ``verification`` session that says how many."""
     appended: dict[str, Any] = {}
     for name, rows in measured.items():
+        log = LatencyLog(raw_latency[name].path)
+        refused = log.refuses_rows()
+        if refused is not None:
+            logger.warning("Not appending %d measured winner(s): %s", len(rows), refused)
+            continue
+        known = log.measured_keys()
+        fresh = []
+        for row in rows:  # a subnet the dataset holds, or measured twice, is kept once
+            if row_key(row) not in known:
+                known.add(row_key(row))
+                fresh.append(row)
         sidecar = raw_latency[name].sidecar() or {}
         session = {
             "kind": "verification",
@@ -160,10 +172,16 @@ def _appended(
             "ended_at": utc_now(),
             "status": "complete",
             "measured": len(rows),
+            "appended": len(fresh),
         }
-        appended[f"{name}.csv"] = pd.DataFrame(rows)
+        appended[f"{name}.csv"] = pd.DataFrame(fresh, columns=list(LATENCY_COLUMNS))
         appended[f"{name}.json"] = {**sidecar, "sessions": [*sidecar.get("sessions", []), session]}
-        logger.info("Appending %d measured winner(s) to %s", len(rows), name)
+        logger.info(
+            "Appending %d of %d measured winner(s) to %s (the others it holds)",
+            len(fresh),
+            len(rows),
+            name,
+        )
     return appended
 
 
