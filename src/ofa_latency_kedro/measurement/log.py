@@ -336,18 +336,23 @@ class LatencyLog:
         with self.writing():
             self._repair_tail()
             header = self._header_or_none()
-            known = self.measured_keys()
-            fresh = []
-            for record in records:
-                key = row_key(record)
-                if key not in known:
-                    known.add(key)
-                    fresh.append(record)
+            fresh = self.new_records(records)
             if not fresh:
                 return 0
             _append_durably(self.path, format_rows(fresh, header=header is None).encode("utf-8"))
         pause.reached(f"latency_log.appended:{self.path.name}")
         return len(fresh)
+
+    def new_records(self, records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """The records whose subnet (`row_key`) the file does not hold yet, each once."""
+        known = self.measured_keys()
+        fresh = []
+        for record in records:
+            key = row_key(record)
+            if key not in known:
+                known.add(key)
+                fresh.append(record)
+        return fresh
 
     def refuses_rows(self) -> str | None:
         """Why rows measured now cannot be appended to this file (a file in another format,

@@ -156,7 +156,8 @@ def fit_prepared(
 ) -> LatencyPredictor:
     """Train one predictor of ``config.kind`` on prepared data, calibrate its intervals
     (`validation_conformal`, or `cross_validation_conformal` below `CROSS_CONFORMAL_BELOW`
-    validation rows, from `CROSS_CONFORMAL_MIN_ROWS` training and validation rows) and evaluate it on every split (``predictor.metrics``)."""
+    validation rows, from `CROSS_CONFORMAL_MIN_ROWS` training and validation rows) and
+    evaluate it on every split (``predictor.metrics``)."""
     config = TrainingConfig.from_dict(config)
     if config.kind != data.kind:
         raise LatencyDataError(

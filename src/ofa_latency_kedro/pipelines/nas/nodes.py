@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from ofa_latency_kedro.datasets import AccuracyPredictorSource, LatencyFolder, PredictorFolder
 from ofa_latency_kedro.errors import ParameterError
-from ofa_latency_kedro.measurement.log import LATENCY_COLUMNS, LatencyLog, row_key
+from ofa_latency_kedro.measurement.log import LATENCY_COLUMNS, LatencyLog
 from ofa_latency_kedro.measurement.session import utc_now
 from ofa_latency_kedro.nas import (
     AccuracyPredictor,
@@ -159,12 +159,7 @@ def _appended(
         if refused is not None:
             logger.warning("Not appending %d measured winner(s): %s", len(rows), refused)
             continue
-        known = log.measured_keys()
-        fresh = []
-        for row in rows:  # a subnet the dataset holds, or measured twice, is kept once
-            if row_key(row) not in known:
-                known.add(row_key(row))
-                fresh.append(row)
+        fresh = log.new_records(rows)  # a subnet the dataset holds, or measured twice: once
         sidecar = raw_latency[name].sidecar() or {}
         session = {
             "kind": "verification",
