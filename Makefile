@@ -49,8 +49,20 @@ lint: $(VENV)/.installed-test  ## ruff's checks and formatting, as `make test` r
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 
+# `kedro viz run` serves from a child process it spawns, which outlives the launcher when that
+# one is killed (SIGTERM: the port stays taken). So the launcher runs in a process group of its
+# own, and however the recipe ends (Ctrl-C, `kill` of make, the launcher exiting) that whole
+# group is stopped and waited for: TERM, then KILL after VIZ_STOP_S seconds.
+VIZ_STOP_S ?= 10
 viz: $(VENV)/.installed  ## serve the pipeline graph on http://127.0.0.1:4141
-	$(BIN)/kedro viz run --host 127.0.0.1 --port $(VIZ_PORT) --no-browser
+	@trap 'kill -TERM -- -$$viz 2>/dev/null' INT TERM HUP; \
+	setsid $(BIN)/kedro viz run --host 127.0.0.1 --port $(VIZ_PORT) --no-browser & viz=$$!; \
+	wait $$viz; status=$$?; \
+	kill -TERM -- -$$viz 2>/dev/null; \
+	for _ in $$(seq $$(( $(VIZ_STOP_S) * 10 ))); do \
+		kill -0 -- -$$viz 2>/dev/null || exit $$status; sleep 0.1; \
+	done; \
+	kill -KILL -- -$$viz 2>/dev/null; exit $$status
 
 viz-build: $(VENV)/.installed  ## write the static kedro-viz site to build/
 	$(BIN)/kedro viz build

@@ -11,11 +11,12 @@ import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from ofa_latency_kedro.datasets import LatencyFolderDataset
+from ofa_latency_kedro.datasets import AtomicParquetDataset, LatencyFolderDataset
 from ofa_latency_kedro.encoding import LatencyDataError
 from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.pipelines.encoding import create_pipeline
 from tests.helpers import PROJECT_ROOT
+from tests.pipelines.runner import project_catalog
 
 ENCODING = {
     "datasets": "all",
@@ -39,12 +40,15 @@ def latency_folder(tmp_path: Path, shared_dir: Path) -> Path:
 def run(folder: Path, encoding: dict, hardware: dict | None = None) -> DataCatalog:
     if hardware is None:
         hardware = yaml.safe_load((PROJECT_ROOT / "conf/base/hardware.yml").read_text())["hardware"]
-    catalog = DataCatalog(
+    catalog = project_catalog(
         {
             "raw_latency": LatencyFolderDataset(str(folder)),
             "params:encoding": MemoryDataset(encoding),
             "params:hardware": MemoryDataset(hardware),
-            "latency_model_input": MemoryDataset(),
+            # a file, as in the project's catalog: the report node reads it after the split
+            "latency_model_input": AtomicParquetDataset(
+                filepath=str(folder / "latency_model_input.parquet")
+            ),
             "encoding_report": MemoryDataset(),
         }
     )

@@ -15,7 +15,7 @@ from ofa_latency_kedro.encoding import load_latency_csv, split_table
 from ofa_latency_kedro.pipelines.finetuning import create_pipeline
 from ofa_latency_kedro.predictors import train_predictor
 from ofa_latency_kedro.predictors.generalization import train_generalized
-from tests.pipelines.runner import run_pipeline
+from tests.pipelines.runner import project_catalog, run_pipeline
 
 FINETUNING = {
     "target": "Tesla_P40_GPU_ofa",
@@ -54,7 +54,7 @@ def run(
     out: Path,
     generalized: Path | None = None,
 ) -> DataCatalog:
-    catalog = DataCatalog(
+    catalog = project_catalog(
         {
             "latency_model_input": MemoryDataset(model_input),
             "latency_predictors": PredictorFolderDataset(str(predictors)),

@@ -14,7 +14,7 @@ from ofa_latency_kedro.datasets import PredictorFolderDataset
 from ofa_latency_kedro.pipelines.generalization import create_pipeline
 from ofa_latency_kedro.search_space import Arch
 from tests.helpers import seed_ofa_devices
-from tests.pipelines.runner import run_pipeline
+from tests.pipelines.runner import project_catalog, run_pipeline
 
 GENERALIZATION = {
     "datasets": "all",
@@ -35,7 +35,7 @@ def model_input(shared_dir: Path) -> pd.DataFrame:
 
 
 def run(model_input: pd.DataFrame, generalization: dict, out: Path) -> DataCatalog:
-    catalog = DataCatalog(
+    catalog = project_catalog(
         {
             "latency_model_input": MemoryDataset(model_input),
             "encoding_report": MemoryDataset({"hardware": HARDWARE}),

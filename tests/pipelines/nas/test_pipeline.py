@@ -23,7 +23,7 @@ from ofa_latency_kedro.nas import AccuracyPredictorUnavailable
 from ofa_latency_kedro.pipelines.nas import create_pipeline
 from ofa_latency_kedro.predictors import PredictorError
 from ofa_latency_kedro.search_space import Arch, build_subnet, net_config
-from tests.pipelines.runner import run_pipeline
+from tests.pipelines.runner import project_catalog, run_pipeline
 
 NAS = {
     "predictors": "all",
@@ -43,7 +43,7 @@ def run(device: Path, nas: dict, accuracy_path: Path, out: Path) -> DataCatalog:
     latency = out / "latency"  # a copy: verification appends the winners it measures
     if not latency.exists() and (device / "latency").exists():
         shutil.copytree(device / "latency", latency)
-    catalog = DataCatalog(
+    catalog = project_catalog(
         {
             "latency_predictors": PredictorFolderDataset(str(device / "predictors")),
             "accuracy_predictor": AccuracyPredictorDataset(str(accuracy_path), url=None),

@@ -26,6 +26,7 @@ from ofa_latency_kedro.pipelines.sampling.nodes import (
 from ofa_latency_kedro.pipelines.sampling.settings import SamplingSettings
 from ofa_latency_kedro.search_space import Arch, get_space
 from tests.helpers import FAST_PROTOCOL
+from tests.pipelines.runner import project_catalog
 from tests.measurement.test_drift import PROTOCOL as STEADY_PROTOCOL
 from tests.measurement.test_drift import steady_ms, use_steady_backend
 from tests.measurement.test_log import merged, start_writer
@@ -49,7 +50,7 @@ def plan(params: dict, folder: Path = Path("no-such-folder")) -> pd.DataFrame:
 
 
 def run_pipeline(params: dict, folder: Path) -> DataCatalog:
-    catalog = DataCatalog(
+    catalog = project_catalog(
         {
             "params:sampling": MemoryDataset(params),
             "sampling_plan": MemoryDataset(),

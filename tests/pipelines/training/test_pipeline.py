@@ -13,7 +13,7 @@ from ofa_latency_kedro.datasets import PredictorFolderDataset
 from ofa_latency_kedro.encoding import load_latency_csv, split_table
 from ofa_latency_kedro.pipelines.training import create_pipeline
 from tests.helpers import free_port
-from tests.pipelines.runner import run_pipeline
+from tests.pipelines.runner import project_catalog, run_pipeline
 
 TRAINING = {
     "datasets": "all",
@@ -39,7 +39,7 @@ def model_input(shared_dir: Path) -> pd.DataFrame:
 def run(
     model_input: pd.DataFrame, training: dict, folder: Path, ray: dict | None = None
 ) -> DataCatalog:
-    catalog = DataCatalog(
+    catalog = project_catalog(
         {
             "latency_model_input": MemoryDataset(model_input),
             "params:training": MemoryDataset(training),

@@ -1,4 +1,5 @@
-"""Encoding nodes: validate and merge every latency CSV, then split without leakage."""
+"""Encoding nodes, one per stage: read and validate the latency CSVs, merge repeated
+measurements, split without leakage, report."""
 
 from __future__ import annotations
 
@@ -15,16 +16,21 @@ from ofa_latency_kedro.encoding import (
     load_latency_csv,
     split_table,
 )
+from ofa_latency_kedro.encoding.loading import merge_repeats
 from ofa_latency_kedro.pipelines.common import select_datasets
 from ofa_latency_kedro.pipelines.encoding.settings import EncodingSettings
 
 logger = logging.getLogger(__name__)
 
+#: Measurement columns the model input leaves out (how and when, not what, was measured).
+DROPPED_COLUMNS = ("backend", "measured_at")
 
-def build_model_input(
+
+def read_latency_files(
     raw_latency: LatencyFolder, encoding: dict[str, Any], hardware: dict[str, Any]
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Every selected latency CSV, validated, merged per subnet and split train/val/test."""
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
+    """The rows of every selected latency CSV, validated (not merged); the reading report;
+    and the hardware entries (``params:hardware`` completed by the files' sidecars)."""
     settings = EncodingSettings.from_dict(encoding)
     names = select_datasets(
         raw_latency, settings.datasets, "encoding.datasets", str(raw_latency.path)
@@ -43,21 +49,46 @@ def build_model_input(
         for name, entry in registry.entries.items()
         if entry.get("width_mult")
     }
-    table = load_latency_csv(
-        [f.path for f in files],
-        on_bad_rows=settings.on_bad_rows,
-        merge=settings.merge_repeats,
-        width_mult=widths,
+    rows = load_latency_csv(
+        [f.path for f in files], on_bad_rows=settings.on_bad_rows, merge=False, width_mult=widths
     )
-    report = dict(table.attrs["report"])
-    table = split_table(
-        table,
-        settings.split,
-        seed=settings.seed,
-        fractions=settings.fractions,
-    )
+    report = rows.attrs.pop("report")
+    if report["rows_skipped"]:
+        logger.warning(
+            "Skipped %d bad rows (on_bad_rows: skip); see the encoding report",
+            report["rows_skipped"],
+        )
+    return rows, report, dict(registry.entries)
+
+
+def merge_repeated_measurements(
+    rows: pd.DataFrame, read_report: dict[str, Any], encoding: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One row per distinct subnet of each dataset (``encoding.merge_repeats``), and the
+    reading report with the rows left."""
+    settings = EncodingSettings.from_dict(encoding)
+    merged = merge_repeats(rows) if settings.merge_repeats else rows
+    return merged, {**read_report, "rows_before_merge": len(rows), "rows": len(merged)}
+
+
+def split_subnets(subnets: pd.DataFrame, encoding: dict[str, Any]) -> pd.DataFrame:
+    """The model input: every subnet assigned to train, val or test, none on two sides."""
+    settings = EncodingSettings.from_dict(encoding)
+    table = split_table(subnets, settings.split, seed=settings.seed, fractions=settings.fractions)
+    return table.drop(columns=[c for c in table.columns if c in DROPPED_COLUMNS])
+
+
+def report_encoding(
+    model_input: pd.DataFrame,
+    merge_report: dict[str, Any],
+    hardware_entries: dict[str, Any],
+    encoding: dict[str, Any],
+) -> dict[str, Any]:
+    """The encoding report: what was read, skipped and merged, the split, each dataset's
+    size per side and median latency, and the hardware entries of its devices."""
+    settings = EncodingSettings.from_dict(encoding)
     datasets = []
-    for (hardware_name, space), rows in table.groupby(
+    for (hardware_name, space), rows in model_input.groupby(
         ["hardware", "space"], sort=False, dropna=False
     ):
         counts = rows["split"].value_counts()
@@ -81,18 +112,13 @@ def build_model_input(
             counts.get("test", 0),
             rows["latency"].median(),
         )
-    report.update(
-        split=settings.split,
-        leaked_subnets=leaked_subnets(table),
-        datasets=datasets,
-        hardware={
-            str(name): registry.entries.get(str(name))
+    return {
+        **merge_report,
+        "split": settings.split,
+        "leaked_subnets": leaked_subnets(model_input),
+        "datasets": datasets,
+        "hardware": {
+            str(name): hardware_entries.get(str(name))
             for name in dict.fromkeys(d["hardware"] for d in datasets)
         },
-    )
-    if report["rows_skipped"]:
-        logger.warning(
-            "Skipped %d bad rows (on_bad_rows: skip); see the encoding report",
-            report["rows_skipped"],
-        )
-    return table.drop(columns=[c for c in table.columns if c in ("backend", "measured_at")]), report
+    }

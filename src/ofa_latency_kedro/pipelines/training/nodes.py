@@ -1,5 +1,6 @@
-"""Training nodes: one predictor per (hardware, space) dataset, tuned by Ray Tune when
-asked. (The MLflow records of what they make are written by `ofa_latency_kedro.hooks`.)"""
+"""Training nodes, one per stage: prepare each (hardware, space) dataset, fit (or tune with Ray
+Tune) its predictor, evaluate, plot. (The MLflow records of what they make are written by
+`ofa_latency_kedro.hooks`.)"""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ from matplotlib.figure import Figure
 from ofa_latency_kedro.encoding.loading import LatencyDataError
 from ofa_latency_kedro.pipelines.common import RaySettings, select_datasets
 from ofa_latency_kedro.pipelines.training.settings import TrainingSettings
-from ofa_latency_kedro.predictors import LatencyPredictor, fit_prepared, prepare_data
+from ofa_latency_kedro.predictors import (
+    LatencyPredictor,
+    PreparedData,
+    fit_prepared,
+    prepare_data,
+)
 from ofa_latency_kedro.predictors.metrics import INTERVAL_METRIC_NAMES, METRIC_NAMES
 from ofa_latency_kedro.predictors.plots import loss_curves, parity_plot
 from ofa_latency_kedro.predictors.tuning import ray_session, tune_predictor
@@ -56,59 +62,90 @@ def _show_epoch(bar: Any) -> Callable[[dict[str, float]], None]:
     return show
 
 
-def train_predictors(
-    model_input: pd.DataFrame, training: dict[str, Any], ray: dict[str, Any]
-) -> tuple[dict[str, LatencyPredictor], pd.DataFrame, dict[str, Figure], pd.DataFrame]:
-    """Train (or tune) one predictor per dataset; returns predictors, a metrics table, plots
-    and the Ray Tune trials."""
+def prepare_datasets(
+    model_input: pd.DataFrame, training: dict[str, Any]
+) -> dict[str, PreparedData]:
+    """Each chosen dataset with enough subnets, its splits encoded for the predictor kind."""
+    settings = TrainingSettings.from_dict(training)
+    return {
+        name: prepare_data(rows, kind=settings.config.kind)
+        for name, rows in _datasets(model_input, settings).items()
+    }
+
+
+def fit_predictors(
+    prepared: dict[str, PreparedData], training: dict[str, Any], ray: dict[str, Any]
+) -> tuple[dict[str, LatencyPredictor], pd.DataFrame]:
+    """One predictor per dataset, trained on the defaults or tuned by Ray Tune
+    (``training.tune``); and the Ray Tune trials (an empty table without tuning)."""
     settings = TrainingSettings.from_dict(training)
     address = RaySettings.from_dict(ray).address
-    tuning = settings.tune.enabled
-    predictors, rows, figures, trials = {}, [], {}, []
-    with ray_session(address) if tuning else nullcontext():
-        for name, rows_of_dataset in _datasets(model_input, settings).items():
-            data = prepare_data(rows_of_dataset, kind=settings.config.kind)
-            if tuning:
+    predictors, trials = {}, []
+    with ray_session(address) if settings.tune.enabled else nullcontext():
+        for name, data in prepared.items():
+            if settings.tune.enabled:
                 outcome = tune_predictor(
                     data, settings.tune, settings.config, address=address, experiment=name
                 )
-                predictor = outcome.predictor
+                predictors[name] = outcome.predictor
                 trials.append(outcome.trials.assign(dataset=name))
             else:
                 description = f"train {name}"
                 with progress_bar(
                     settings.config.epochs, description, settings.progress, unit="epoch"
                 ) as bar:
-                    predictor = fit_prepared(data, settings.config, on_epoch=_show_epoch(bar))
-            shown = data.test if len(data.test) else data.val
-            test = predictor.metrics.get("test") or predictor.metrics["val"]
-            figures[f"{name}_parity.png"] = parity_plot(
-                shown.latency,
-                predictor.predict_batch(shown.batch),
-                f"{name}: {'test' if len(data.test) else 'validation'} subnets",
-                test,
-            )
-            figures[f"{name}_loss.png"] = loss_curves(predictor.metadata.history, name)
-            predictors[name] = predictor
-            rows.append(_metrics_row(name, predictor, tuning))
-            logger.info(
-                "Trained %s (%s%s): test MAE %.4f ms, MAPE %.3f%%, Spearman %.5f, in %.1f s",
-                name,
-                predictor.kind,
-                ", tuned" if tuning else "",
-                test["mae"],
-                test["mape"],
-                test["spearman"],
-                predictor.metadata.training["seconds"],
-            )
-    for figure in figures.values():
-        plt.close(figure)
+                    predictors[name] = fit_prepared(
+                        data, settings.config, on_epoch=_show_epoch(bar)
+                    )
     trial_frame = (
         pd.concat(trials, ignore_index=True)
         if trials
         else pd.DataFrame(columns=["dataset", "trial", "status"])
     )
-    return predictors, pd.DataFrame(rows), figures, trial_frame
+    return predictors, trial_frame
+
+
+def evaluate_predictors(
+    predictors: dict[str, LatencyPredictor], training: dict[str, Any]
+) -> tuple[dict[str, LatencyPredictor], pd.DataFrame]:
+    """The predictors, to be saved, and their scores on the held-out subnets as a table
+    (test, or validation where a dataset has no test subnets)."""
+    tuned = TrainingSettings.from_dict(training).tune.enabled
+    for name, predictor in predictors.items():
+        test = predictor.metrics.get("test") or predictor.metrics["val"]
+        logger.info(
+            "Trained %s (%s%s): test MAE %.4f ms, MAPE %.3f%%, Spearman %.5f, in %.1f s",
+            name,
+            predictor.kind,
+            ", tuned" if tuned else "",
+            test["mae"],
+            test["mape"],
+            test["spearman"],
+            predictor.metadata.training["seconds"],
+        )
+    rows = [_metrics_row(name, predictor, tuned) for name, predictor in predictors.items()]
+    return predictors, pd.DataFrame(rows)
+
+
+def plot_predictors(
+    prepared: dict[str, PreparedData], predictors: dict[str, LatencyPredictor]
+) -> dict[str, Figure]:
+    """A parity plot (test subnets, or validation ones where there are none) and the loss
+    curves of each predictor, as ``<dataset>_parity.png`` and ``<dataset>_loss.png``."""
+    figures = {}
+    for name, predictor in predictors.items():
+        data = prepared[name]
+        shown = data.test if len(data.test) else data.val
+        figures[f"{name}_parity.png"] = parity_plot(
+            shown.latency,
+            predictor.predict_batch(shown.batch),
+            f"{name}: {'test' if len(data.test) else 'validation'} subnets",
+            predictor.metrics.get("test") or predictor.metrics["val"],
+        )
+        figures[f"{name}_loss.png"] = loss_curves(predictor.metadata.history, name)
+    for figure in figures.values():
+        plt.close(figure)
+    return figures
 
 
 def _metrics_row(name: str, predictor: LatencyPredictor, tuned: bool) -> dict[str, Any]:
