@@ -24,7 +24,7 @@ def test_every_pipeline_is_registered():
 
     assert PIPELINES | {"__default__"} <= set(pipelines)
     default_nodes = {n.name for n in pipelines["__default__"].nodes}
-    assert "plan_subnets" in default_nodes
+    assert "sampling.plan_subnets" in default_nodes
 
 
 @pytest.mark.slow

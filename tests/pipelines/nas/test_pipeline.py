@@ -50,8 +50,6 @@ def run(device: Path, nas: dict, accuracy_path: Path, out: Path) -> DataCatalog:
             "raw_latency": LatencyFolderDataset(str(latency)),
             "verified_latency": LatencyFolderDataset(str(latency)),
             "params:nas": MemoryDataset(nas),
-            "nas_candidates": MemoryDataset(),
-            "nas_populations": MemoryDataset(),
             "nas_results": CSVDataset(filepath=str(out / "nas_results.csv")),
             "nas_verification": MemoryDataset(),
             "nas_net_configs": MemoryDataset(),

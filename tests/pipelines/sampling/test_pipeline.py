@@ -26,10 +26,10 @@ from ofa_latency_kedro.pipelines.sampling.nodes import (
 from ofa_latency_kedro.pipelines.sampling.settings import SamplingSettings
 from ofa_latency_kedro.search_space import Arch, get_space
 from tests.helpers import FAST_PROTOCOL
-from tests.pipelines.runner import project_catalog
 from tests.measurement.test_drift import PROTOCOL as STEADY_PROTOCOL
 from tests.measurement.test_drift import steady_ms, use_steady_backend
 from tests.measurement.test_log import merged, start_writer
+from tests.pipelines.runner import project_catalog
 
 PARAMS = {
     "space": "compofa",
@@ -54,7 +54,6 @@ def run_pipeline(params: dict, folder: Path) -> DataCatalog:
         {
             "params:sampling": MemoryDataset(params),
             "sampling_plan": MemoryDataset(),
-            "sampling_target": MemoryDataset(),
             "measured_so_far": LatencyFolderDataset(str(folder)),
             "raw_latency": LatencyFolderDataset(str(folder)),
             "sampling_report": MemoryDataset(),

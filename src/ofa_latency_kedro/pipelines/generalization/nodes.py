@@ -1,5 +1,6 @@
-"""Generalization nodes: one predictor across devices, scored leave-one-hardware-out. (Its
-MLflow records are written by `ofa_latency_kedro.hooks`.)"""
+"""Generalization nodes, one per stage: select the devices, score leave-one-hardware-out,
+train on every device, pick the reference subnets, report. (Their MLflow records are written
+by `ofa_latency_kedro.hooks`.)"""
 
 from __future__ import annotations
 
@@ -34,39 +35,68 @@ def _reference_table(rows: pd.DataFrame, count: int, space: str) -> pd.DataFrame
     )
 
 
-def generalize(
+def select_devices(
     model_input: pd.DataFrame, encoding_report: dict[str, Any], generalization: dict[str, Any]
-) -> tuple[pd.DataFrame, Figure, dict[str, LatencyPredictor], pd.DataFrame]:
-    """Leave-one-hardware-out scores of the generalized predictor, the models (one without
-    each device, one on every device) and the reference subnets a new device measures."""
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The rows of the chosen datasets (``generalization.datasets``) and the registry entry
+    of each device (from the encoding report)."""
     settings = GeneralizationSettings.from_dict(generalization)
     names = dataset_names(model_input)
     chosen = select_datasets(
         names.unique(), settings.datasets, "generalization.datasets", "the model input"
     )
-    table = model_input[names.isin(chosen)]
-    descriptors = encoding_report.get("hardware") or {}
-    results, models = leave_one_hardware_out(
+    return model_input[names.isin(chosen)], encoding_report.get("hardware") or {}
+
+
+def leave_one_out(
+    table: pd.DataFrame, descriptors: dict[str, Any], generalization: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, LatencyPredictor]]:
+    """Zero-shot scores of the generalized predictor on each held-out device, per
+    descriptor, and the models (``without_<hardware>``) that never saw it."""
+    settings = GeneralizationSettings.from_dict(generalization)
+    return leave_one_hardware_out(
         table,
         descriptors,
         reference_count=settings.reference_count,
         held_out=None if settings.held_out == "all" else list(settings.held_out),
         config=settings.model,
     )
-    models["all_devices"] = train_generalized(
-        table[table["split"] == "train"], descriptors=descriptors, config=settings.model
-    )
-    references = pd.concat(
+
+
+def train_on_every_device(
+    table: pd.DataFrame,
+    descriptors: dict[str, Any],
+    held_out_models: dict[str, LatencyPredictor],
+    generalization: dict[str, Any],
+) -> dict[str, LatencyPredictor]:
+    """The held-out models and ``all_devices``, fitted on every device's training subnets."""
+    settings = GeneralizationSettings.from_dict(generalization)
+    models = {
+        **held_out_models,
+        "all_devices": train_generalized(
+            table[table["split"] == "train"], descriptors=descriptors, config=settings.model
+        ),
+    }
+    logger.info("Generalized predictors %s", ", ".join(sorted(models)))
+    return models
+
+
+def pick_reference_subnets(table: pd.DataFrame, generalization: dict[str, Any]) -> pd.DataFrame:
+    """The reference subnets of each space, which a new device measures to describe itself."""
+    settings = GeneralizationSettings.from_dict(generalization)
+    return pd.concat(
         [
             _reference_table(rows, settings.reference_count, str(space))
             for space, rows in table.groupby("space")
         ],
         ignore_index=True,
     )
-    figure = leave_one_out_plot(results)
+
+
+def report_leave_one_out(scores: pd.DataFrame) -> tuple[pd.DataFrame, Figure]:
+    """The leave-one-hardware-out scores as reported (the table and its plot), logged."""
     logger.info(
-        "Leave-one-hardware-out (zero-shot, test rows); models %s\n%s",
-        ", ".join(sorted(models)),
-        results[["held_out", "descriptor", "mape", "spearman", "kendall"]].to_string(index=False),
+        "Leave-one-hardware-out (zero-shot, test rows)\n%s",
+        scores[["held_out", "descriptor", "mape", "spearman", "kendall"]].to_string(index=False),
     )
-    return results, figure, models, references
+    return scores, leave_one_out_plot(scores)

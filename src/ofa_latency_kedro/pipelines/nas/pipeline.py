@@ -12,13 +12,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 search_subnets,
                 ["latency_predictors", "accuracy_predictor", "params:nas"],
-                ["nas_candidates", "nas_populations"],
+                ["candidates", "populations"],
                 name="search_subnets",
             ),
             node(
                 verify_subnets,
                 [
-                    "nas_candidates",
+                    "candidates",
                     "latency_predictors",
                     "accuracy_predictor",
                     "raw_latency",
@@ -29,9 +29,20 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 export_subnets,
-                ["nas_results", "nas_populations"],
+                ["nas_results", "populations"],
                 ["nas_net_configs", "nas_pareto_plot"],
                 name="export_subnets",
             ),
-        ]
+        ],
+        namespace="nas",
+        inputs={"latency_predictors", "accuracy_predictor", "raw_latency"},
+        outputs={
+            "nas_results",
+            "nas_verification",
+            "verified_latency",
+            "nas_net_configs",
+            "nas_pareto_plot",
+        },
+        parameters={"nas"},
+        tags="nas",
     )

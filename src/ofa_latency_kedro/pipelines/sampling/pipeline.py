@@ -17,26 +17,31 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 resolve_sampling_target,
                 "params:sampling",
-                "sampling_target",
+                "target",
                 name="resolve_sampling_target",
             ),
             node(
                 plan_subnets,
-                ["params:sampling", "measured_so_far", "sampling_target"],
+                ["params:sampling", "measured_so_far", "target"],
                 "sampling_plan",
                 name="plan_subnets",
             ),
             node(
                 measure_subnets,
-                ["sampling_plan", "measured_so_far", "sampling_target", "params:sampling"],
+                ["sampling_plan", "measured_so_far", "target", "params:sampling"],
                 "raw_latency",
                 name="measure_subnets",
             ),
             node(
                 report_sampling,
-                ["raw_latency", "sampling_target"],
+                ["raw_latency", "target"],
                 "sampling_report",
                 name="report_sampling",
             ),
-        ]
+        ],
+        namespace="sampling",
+        inputs={"measured_so_far"},
+        outputs={"sampling_plan", "raw_latency", "sampling_report"},
+        parameters={"sampling"},
+        tags="sampling",
     )
