@@ -11,6 +11,7 @@ from ofa_latency_kedro.datasets.latency_folder import (
     LatencyFolder,
     LatencyFolderDataset,
 )
+from ofa_latency_kedro.datasets.plot_folder import PlotFolderDataset
 from ofa_latency_kedro.datasets.predictor_folder import PredictorFolder, PredictorFolderDataset
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "LatencyFile",
     "LatencyFolder",
     "LatencyFolderDataset",
+    "PlotFolderDataset",
     "PredictorFolder",
     "PredictorFolderDataset",
 ]

@@ -8,6 +8,7 @@ are not in the file yet and ``{"<name>.json": sidecar}`` replaces the sidecar at
 lets a generator node flush every measured row the moment it exists. Every write holds the
 dataset's writer lock (`LatencyFolder.writing` holds it for a whole run); ``<name>.rejected.csv``
 files (damaged lines moved aside, see `LatencyLog`) are not datasets and are not listed.
+In kedro-viz the folder previews as a table: its files' row counts, or the first rows of one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
+from ofa_latency_kedro.datasets.previews import TablePreview, table_preview
+from ofa_latency_kedro.encoding.loading import dataset_name_parts
 from ofa_latency_kedro.measurement.log import (
     ON_DAMAGED_ROWS,
     REJECTED_SUFFIX,
@@ -117,3 +120,28 @@ class LatencyFolderDataset(AbstractDataset[LatencyFolder, Mapping[str, Any]]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}
+
+    def preview(self, nrows: int = 5, head: bool = False) -> TablePreview:
+        """For kedro-viz: one row per file (dataset, rows, hardware, space, median latency);
+        with ``head``, the first ``nrows`` rows of the first file instead."""
+        folder = self.load()
+        if head:
+            if not folder:
+                return table_preview(pd.DataFrame({"dataset": []}))
+            name = next(iter(folder))
+            return table_preview(folder[name]().head(nrows).assign(dataset=name))
+        rows = []
+        for name, file in folder.items():
+            frame = file()
+            hardware, space = dataset_name_parts(name)
+            rows.append(
+                {
+                    "dataset": name,
+                    "rows": len(frame),
+                    "hardware": hardware,
+                    "space": space,
+                    "latency_ms_median": float(frame["latency"].median()) if len(frame) else None,
+                }
+            )
+        columns = ["dataset", "rows", "hardware", "space", "latency_ms_median"]
+        return table_preview(pd.DataFrame(rows, columns=columns))

@@ -1,5 +1,5 @@
 """A folder of predictor checkpoints (one ``<name>.pt`` per predictor, e.g. the training
-pipeline's ``<hardware>_<space>.pt``)."""
+pipeline's ``<hardware>_<space>.pt``); in kedro-viz it previews as a table of their metadata."""
 
 from __future__ import annotations
 
@@ -8,9 +8,25 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
+from ofa_latency_kedro.datasets.previews import TablePreview, table_preview
 from ofa_latency_kedro.predictors import LatencyPredictor
+
+#: The columns of the preview table, one row per checkpoint.
+PREVIEW_COLUMNS = (
+    "predictor",
+    "kind",
+    "hardware",
+    "space",
+    "width_mult",
+    "encoder",
+    "train_rows",
+    "val_mape",
+    "test_mape",
+    "test_spearman",
+)
 
 
 class PredictorFolder(Mapping[str, Callable[[], LatencyPredictor]]):
@@ -66,3 +82,25 @@ class PredictorFolderDataset(AbstractDataset[PredictorFolder, Mapping[str, Laten
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}
+
+    def preview(self) -> TablePreview:
+        """For kedro-viz: one row per checkpoint with its metadata (kind, device, space,
+        width, encoder, training rows) and its validation and test scores (MAPE in %)."""
+        rows = []
+        for name, load in self.load().items():
+            predictor = load()
+            rows.append(
+                {
+                    "predictor": name,
+                    "kind": predictor.kind,
+                    "hardware": predictor.hardware or "+".join(predictor.devices) or None,
+                    "space": predictor.space,
+                    "width_mult": predictor.width_mult,
+                    "encoder": predictor.encoder_name,
+                    "train_rows": (predictor.metadata.training or {}).get("rows", {}).get("train"),
+                    "val_mape": predictor.metrics.get("val", {}).get("mape"),
+                    "test_mape": predictor.metrics.get("test", {}).get("mape"),
+                    "test_spearman": predictor.metrics.get("test", {}).get("spearman"),
+                }
+            )
+        return table_preview(pd.DataFrame(rows, columns=list(PREVIEW_COLUMNS)))
