@@ -301,7 +301,10 @@ def test_a_sampling_run_logs_its_figures_and_its_dataset_as_input(shared_dir, tm
     [run_id] = children(parent.info.run_id)["run_id"]
     run = mlflow.MlflowClient().get_run(run_id)
     metrics = run.data.metrics
-    assert run.info.run_name == "sampling" and run.data.tags["dataset"] == "Tesla_P40_GPU_ofa"
+    assert (
+        run.info.run_name == "sampling Tesla_P40_GPU_ofa"
+        and run.data.tags["dataset"] == "Tesla_P40_GPU_ofa"
+    )
     assert metrics["rows_measured"] == 30 and metrics["rows_in_dataset"] == 40
     assert metrics["throughput_subnets_per_min"] == 300
     assert metrics["repeat_probe_within_run_median_diff_pct"] == pytest.approx(1.2)

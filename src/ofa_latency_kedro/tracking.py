@@ -4,7 +4,7 @@
 Each record goes into a run of its own, nested under the run kedro-mlflow opens for a
 ``kedro run``: one run per trained predictor, named by its dataset (parameters, metrics per
 split, per-epoch curves, its checkpoint as the catalog saved it, metadata and plots; Ray Tune
-trials as runs nested under it), one ``sampling`` run, and one run each for ``nas`` (with a
+trials as runs nested under it), one ``sampling <dataset>`` run, and one run each for ``nas`` (with a
 run per predictor and budget nested under it), ``finetuning`` and ``generalization``.
 
 Runs of a kind compare, in MLflow's compare view as in its runs table:
@@ -561,8 +561,8 @@ def sampling_metrics(report: Mapping[str, Any]) -> dict[str, float | None]:
 
 
 def record_sampling(records: RunRecords, report: Mapping[str, Any]) -> None:
-    """A sampling run: its figures (`sampling_metrics`), the report, and the dataset it wrote
-    as its input (context ``sampling``)."""
+    """A sampling run, ``sampling <dataset>``: its figures (`sampling_metrics`), the report,
+    and the dataset it wrote as its input (context ``sampling``)."""
     location = report.get("file")
     name = Path(location).stem if location else f"{report.get('hardware')}_{report.get('space')}"
     run_id = records.run_id(
@@ -572,6 +572,7 @@ def record_sampling(records: RunRecords, report: Mapping[str, Any]) -> None:
             "dataset": name,
             **{k: str(report[k]) for k in ("hardware", "space", "backend") if report.get(k)},
         },
+        run_name=f"sampling {name}",  # kedro-mlflow names the parent run "sampling"
     )
     records.metrics(run_id, sampling_metrics(report))
     records.json(run_id, report, "sampling_report.json")
