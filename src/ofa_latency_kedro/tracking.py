@@ -4,8 +4,8 @@
 Each record goes into a run of its own, nested under the run kedro-mlflow opens for a
 ``kedro run``: one run per trained predictor, named by its dataset (parameters, metrics per
 split, per-epoch curves, its checkpoint as the catalog saved it, metadata and plots; Ray Tune
-trials as runs nested under it), one ``sampling <dataset>`` run, and one run each for ``nas`` (with a
-run per predictor and budget nested under it), ``finetuning`` and ``generalization``.
+trials as runs nested under it), one ``sampling <dataset>`` run, and one run each for ``nas``
+(with a run per predictor and budget nested under it), ``finetuning`` and ``generalization``.
 
 Runs of a kind compare, in MLflow's compare view as in its runs table:
 
