@@ -4,6 +4,7 @@ folder; nothing in the checkout either way."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -11,6 +12,7 @@ import mlflow
 import pytest
 import yaml
 
+from ofa_latency_kedro.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, PREDICTOR_ARTIFACTS
 from tests.helpers import PROJECT_ROOT, kedro, tree
 
 DATASET = "Tesla_P40_GPU_ofa"
@@ -67,8 +69,14 @@ def test_a_tracked_kedro_run_writes_its_files_beside_its_store_and_nothing_in_th
     predictor = next(run for run in runs if run.info.run_name == DATASET)
     files = local_path(predictor.info.artifact_uri)
     assert files.is_relative_to(project_copy / "mlartifacts"), files
-    assert {f"{DATASET}.pt", f"{DATASET}.json", "plots/parity.png"} <= {
+    assert {
         path.relative_to(files).as_posix() for path in files.rglob("*") if path.is_file()
-    }
+    } == set(PREDICTOR_ARTIFACTS)
     assert not (project_copy / "mlruns").exists()
+    # conf/base/mlflow.yml files the new experiment as machine learning; the predictor's
+    # input is its rows of the model input the run read (the parquet file of the catalog)
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND
+    [logged] = predictor.inputs.dataset_inputs
+    assert logged.dataset.name == DATASET
+    assert json.loads(logged.dataset.source)["uri"].endswith("latency_model_input.parquet")
     assert tree(PROJECT_ROOT) == before

@@ -44,8 +44,9 @@ class ParametersCheckHook:
 
 class MlflowRecordsHook:
     """After each save of a dataset that has a record (`RECORDS`), write it to the nested
-    MLflow runs of this ``kedro run``; end them with the pipeline. Does nothing when no
-    MLflow run is active (kedro-mlflow disabled, or the nodes run without a session)."""
+    MLflow runs of this ``kedro run``; end them with the pipeline. The datasets records read
+    (`INPUTS`) are kept as they are loaded or saved. Does nothing when no MLflow run is
+    active (kedro-mlflow disabled, or the nodes run without a session)."""
 
     def __init__(self) -> None:
         self._catalog: Any = None
@@ -56,14 +57,31 @@ class MlflowRecordsHook:
         self._catalog = catalog
 
     @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any, node: Any) -> None:
+        self._keep(dataset_name, data)
+
+    @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        self._keep(dataset_name, data)
         record = RECORDS.get(dataset_name)
         if record is None or mlflow.active_run() is None:
             return
+        record(self._open(), data, self._dataset(dataset_name))
+
+    def _open(self) -> tracking.RunRecords:
+        """This ``kedro run``'s records, begun on first use (the experiment tagged then)."""
         if self._records is None:
             self._records = tracking.RunRecords()
-        dataset = self._catalog.get(dataset_name) if self._catalog is not None else None
-        record(self._records, data, dataset)
+            self._records.mark_experiment()
+        return self._records
+
+    def _dataset(self, dataset_name: str) -> Any:
+        return self._catalog.get(dataset_name) if self._catalog is not None else None
+
+    def _keep(self, dataset_name: str, data: Any) -> None:
+        if dataset_name in INPUTS and mlflow.active_run() is not None:
+            location = _location(self._dataset(dataset_name)) or dataset_name
+            self._open().inputs[dataset_name] = (data, location)
 
     @hook_impl
     def after_pipeline_run(self) -> None:
@@ -136,6 +154,16 @@ def _sqlite_store(context: Any) -> Path | None:
     return Path(location).absolute()
 
 
+def _location(dataset: Any) -> str | None:
+    """Where a catalog dataset keeps its data (its file), as Kedro describes it."""
+    try:
+        described = dataset._describe() if dataset is not None else {}
+    except (AttributeError, TypeError):
+        return None
+    location = described.get("filepath") or described.get("path")
+    return None if location is None else str(location)
+
+
 def _checkpoints(dataset: Any, names: Mapping[str, Any]) -> dict[str, Path]:
     """Where the predictor folder ``dataset`` saved each of ``names``."""
     return {name: Path(dataset.filepath(name)) for name in names}
@@ -145,15 +173,6 @@ def _predictors(records: tracking.RunRecords, data: Any, dataset: Any) -> None:
     paths = _checkpoints(dataset, data)
     for name, predictor in data.items():
         tracking.record_predictor(records, name, predictor, paths[name], "training")
-
-
-def _figures_by_predictor(records: tracking.RunRecords, data: Any, dataset: Any) -> None:
-    """``<dataset>_<plot>.png`` figures into the run of their predictor, as
-    ``plots/<plot>.png`` (the same name in every predictor's run, so runs compare)."""
-    for key, figure in data.items():
-        name, _, plot = key.rpartition("_")
-        run_id = records.run_id(name, {"pipeline": "training"})
-        records.figure(run_id, figure, f"plots/{plot}" if name else key)
 
 
 def _figure_of(run: str, filename: str) -> Callable[[tracking.RunRecords, Any, Any], None]:
@@ -168,9 +187,7 @@ def _generalized(records: tracking.RunRecords, data: Any, dataset: Any) -> None:
 
 
 def _adapted(records: tracking.RunRecords, data: Any, dataset: Any) -> None:
-    run_id = records.run_id("finetuning", {"pipeline": "finetuning"})
-    for path in _checkpoints(dataset, data).values():
-        records.file(run_id, path)
+    tracking.record_adapted(records, data, _checkpoints(dataset, data))
 
 
 def _table_of(run: str, filename: str) -> Callable[[tracking.RunRecords, Any, Any], None]:
@@ -187,10 +204,16 @@ def _json_of(run: str, filename: str) -> Callable[[tracking.RunRecords, Any, Any
     return record
 
 
+#: The datasets records read, kept (with where they are) as a ``kedro run`` loads or saves
+#: them: the model input, whose rows of a dataset are the input of its predictor's run.
+INPUTS = frozenset({"latency_model_input"})
+
 #: What each saved dataset adds to MLflow: ``record(records, data, catalog dataset)``.
 RECORDS: dict[str, Callable[[tracking.RunRecords, Any, Any], None]] = {
     "latency_predictors": _predictors,
-    "predictor_plots": _figures_by_predictor,
+    "predictor_plots": lambda records, figures, dataset: tracking.record_predictor_plots(
+        records, figures
+    ),
     "tuning_trials": lambda records, trials, dataset: tracking.record_trials(records, trials),
     "nas_results": lambda records, results, dataset: tracking.record_nas(records, results),
     "nas_pareto_plot": _figure_of("nas", "nas_pareto.png"),
@@ -206,4 +229,5 @@ RECORDS: dict[str, Callable[[tracking.RunRecords, Any, Any], None]] = {
     "generalization_plot": _figure_of("generalization", "generalization_leave_one_out.png"),
     "generalized_predictors": _generalized,
     "reference_subnets": _table_of("generalization", "reference_subnets.csv"),
+    "sampling_report": lambda records, report, dataset: tracking.record_sampling(records, report),
 }

@@ -23,7 +23,7 @@ DATASET = "Tesla_P40_GPU_ofa"
 SEED_ROWS = 150
 EPOCHS = 5
 #: Files the training logs to each predictor's (nested) run.
-ARTIFACTS = {f"{DATASET}.pt", f"{DATASET}.json", "plots/parity.png", "plots/loss.png"}
+ARTIFACTS = {"checkpoint/predictor.pt", "metadata.json", "plots/parity.png", "plots/loss.png"}
 PAGE_BUDGETS_MS = (10000, 30000)
 
 
@@ -120,20 +120,21 @@ def test_mlflow_ui_shows_the_training_run(
 
         run_id = predictor["info"]["run_id"]
         metrics = {item["key"]: item["value"] for item in predictor["data"]["metrics"]}
-        assert metrics["train_n"] + metrics["val_n"] + metrics["test_n"] == SEED_ROWS
-        for key in ("test_mae", "test_rmse", "test_mape", "val_mae"):
+        assert metrics["train_rows"] + metrics["val_rows"] + metrics["test_rows"] == SEED_ROWS
+        for key in ("test_mae_ms", "test_rmse_ms", "test_mape_pct", "val_mae_ms"):
             assert math.isfinite(metrics[key]) and metrics[key] > 0, (key, metrics[key])
-        history = api.get("metrics/get-history", run_id=run_id, metric_key="epoch_val_mae")
+        history = api.get("metrics/get-history", run_id=run_id, metric_key="epoch_val_mae_ms")
         assert [point["step"] for point in history["metrics"]] == list(range(1, EPOCHS + 1))
 
         listed = [
             *api.get("artifacts/list", run_id=run_id).get("files", []),
             *api.get("artifacts/list", run_id=run_id, path="plots").get("files", []),
+            *api.get("artifacts/list", run_id=run_id, path="checkpoint").get("files", []),
         ]
         sizes = {item["path"]: int(item.get("file_size", 0)) for item in listed}
         assert ARTIFACTS <= set(sizes), f"artifacts of {DATASET}: {sorted(sizes)}"
         assert all(sizes[name] > 1000 for name in ARTIFACTS), sizes
-        assert api.artifact(run_id, f"{DATASET}.pt")[:4] == b"PK\x03\x04"  # torch.save's zip
+        assert api.artifact(run_id, "checkpoint/predictor.pt")[:4] == b"PK\x03\x04"  # torch.save
         assert api.artifact(run_id, "plots/parity.png")[:8] == PNG_SIGNATURE
 
         # The experiment's runs page (a bare #/experiments/<id> opens MLflow 3's GenAI

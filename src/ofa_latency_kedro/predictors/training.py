@@ -115,6 +115,7 @@ def _fit(
 ) -> LatencyPredictor:
     """One predictor of ``config.kind`` trained on ``data``, not yet calibrated or evaluated."""
     torch.manual_seed(config.seed)
+    started_at = datetime.now(UTC)
     started = time.perf_counter()
     with torch_threads(config.threads):
         fitted = get_kind(config.kind).fit(data, config, on_epoch)
@@ -140,6 +141,7 @@ def _fit(
                 "split": data.split,
                 "rows": data.info.get("rows"),
                 "epochs_run": len(fitted.history.get("train_loss", [])),
+                "started_at": started_at.isoformat(timespec="milliseconds"),
                 "seconds": round(seconds, 3),
             },
             history=fitted.history,

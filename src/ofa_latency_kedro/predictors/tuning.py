@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -202,6 +203,7 @@ def tune_predictor(
     space = dict(settings.search_space)
     max_epochs = max(space["epochs"][1]) if "epochs" in space else base["epochs"]
     storage = Path(settings.storage_path or tempfile.mkdtemp(prefix="ray_tune_")).resolve()
+    started_at = datetime.now(UTC)
     started = time.perf_counter()
     with ray_session(address):
         tuner = tune.Tuner(
@@ -229,7 +231,7 @@ def tune_predictor(
             ),
         )
         grid = tuner.fit()
-        return _collect(grid, settings, space, time.perf_counter() - started)
+        return _collect(grid, settings, space, started_at, time.perf_counter() - started)
 
 
 def trial_error_message(error: BaseException) -> str:
@@ -240,7 +242,11 @@ def trial_error_message(error: BaseException) -> str:
 
 
 def _collect(
-    grid: Any, settings: TuneSettings, space: Mapping[str, Any], seconds: float
+    grid: Any,
+    settings: TuneSettings,
+    space: Mapping[str, Any],
+    started_at: datetime,
+    seconds: float,
 ) -> TuneOutcome:
     rows, errors, finished = [], [], []
     for result in grid:
@@ -296,6 +302,7 @@ def _collect(
                 "trials": len(rows),
                 "completed": len(finished),
                 "failed": len(errors),
+                "started_at": started_at.isoformat(timespec="milliseconds"),
                 "seconds": round(seconds, 1),
                 "best_config": best_config,
             },

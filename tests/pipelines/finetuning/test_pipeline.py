@@ -85,13 +85,24 @@ def test_learning_curves_and_the_adapted_predictor(model_input, predictors, tmp_
     runs = mlflow.search_runs(
         filter_string="tags.pipeline = 'finetuning'", search_all_experiments=True
     )
-    assert len(runs) >= 1 and "metrics.calibrate_random_mape" in runs.columns
-    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(runs["run_id"].iloc[0])}
+    assert len(runs) >= 1
+    assert {"metrics.calibrate_random_mape_pct", "metrics.calibrate_random_mae_ms"} <= set(
+        runs.columns
+    )
+    assert runs["params.adapted.k"].iloc[0] == "10"
+    client = mlflow.MlflowClient()
+    artifacts = {a.path for a in client.list_artifacts(runs["run_id"].iloc[0])}
     assert {
         "finetuning_curves.csv",
         "finetuning_curves.png",
-        "Tesla_P40_GPU_ofa_from_RTX_2080_Ti_GPU_k10.pt",
+        "metadata.json",
+        "checkpoint",
     } <= artifacts
+    logged = client.download_artifacts(
+        runs["run_id"].iloc[0], "checkpoint/predictor.pt", str(tmp_path / "d")
+    )
+    saved = tmp_path / "Tesla_P40_GPU_ofa_from_RTX_2080_Ti_GPU_k10.pt"
+    assert Path(logged).read_bytes() == saved.read_bytes()
 
 
 def test_a_source_of_the_target_device_is_refused(model_input, predictors, tmp_path: Path):

@@ -73,7 +73,17 @@ def test_leave_one_out_table_models_and_reference_set(model_input, tmp_path: Pat
         filter_string="tags.pipeline = 'generalization'", search_all_experiments=True
     )
     assert len(runs) == 1
-    assert "metrics.Tesla_P40_GPU_ofa.reference.spearman" in runs.columns
+    assert {
+        "metrics.Tesla_P40_GPU_ofa.reference.spearman",
+        "metrics.Tesla_P40_GPU_ofa.reference.mape_pct",
+        "metrics.Tesla_P40_GPU_ofa.reference.mae_ms",
+    } <= set(runs.columns)
+    assert runs["metrics.training_seconds"].iloc[0] > 0
+    logged = mlflow.MlflowClient().list_artifacts(runs["run_id"].iloc[0], "checkpoints")
+    assert {a.path for a in logged} == {
+        "checkpoints/all_devices.pt",
+        "checkpoints/without_Tesla_P40_GPU.pt",
+    }
 
 
 def test_unknown_datasets_are_named(model_input, tmp_path: Path):

@@ -105,5 +105,10 @@ def test_runs_on_different_datasets_of_a_fresh_project_at_once_both_succeed(
         assert len(frame) == counts[hardware] and set(frame["hardware"]) == {hardware}
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project_copy / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("ofa_latency_kedro")
-    assert len(client.search_runs([experiment.experiment_id])) == 2
+    tracked = client.search_runs([experiment.experiment_id])
+    kedro_runs = [run for run in tracked if "mlflow.parentRunId" not in run.data.tags]
+    assert len(kedro_runs) == 2  # and under each, the sampling record of its own dataset
+    assert sorted(run.data.tags.get("dataset") for run in tracked if run not in kedro_runs) == [
+        f"{hardware}_compofa" for hardware in sorted(counts)
+    ]
     assert not list(project_copy.glob("*.lock"))

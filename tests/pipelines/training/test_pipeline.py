@@ -75,15 +75,16 @@ def test_one_predictor_per_dataset_with_metrics_plots_and_runs(model_input, tmp_
     client = mlflow.MlflowClient()
     assert client.get_run(run_id).info.status == "FINISHED"
     assert runs.loc["Tesla_P40_GPU_ofa", "params.config.hidden"] == "32"
-    assert runs.loc["Tesla_P40_GPU_ofa", "metrics.test_mae"] == pytest.approx(
+    assert runs.loc["Tesla_P40_GPU_ofa", "metrics.test_mae_ms"] == pytest.approx(
         loaded["Tesla_P40_GPU_ofa"].metrics["test"]["mae"]
     )
-    artifacts = {a.path for a in client.list_artifacts(run_id)}
-    assert {"Tesla_P40_GPU_ofa.pt", "Tesla_P40_GPU_ofa.json", "plots"} <= artifacts
-    plots = {a.path for a in client.list_artifacts(run_id, "plots")}
-    assert plots == {"plots/parity.png", "plots/loss.png"}
+    for name in loaded:  # the same names in every predictor's run, so runs compare
+        folders = client.list_artifacts(runs.loc[name, "run_id"])
+        assert {a.path for a in folders} == {"checkpoint", "metadata.json", "plots"}
+        plots = {a.path for a in client.list_artifacts(runs.loc[name, "run_id"], "plots")}
+        assert plots == {"plots/parity.png", "plots/loss.png"}
     saved = (tmp_path / "Tesla_P40_GPU_ofa.pt").read_bytes()
-    logged = Path(client.download_artifacts(run_id, "Tesla_P40_GPU_ofa.pt", str(tmp_path / "dl")))
+    logged = Path(client.download_artifacts(run_id, "checkpoint/predictor.pt", str(tmp_path / "d")))
     assert logged.read_bytes() == saved  # the catalog's file, not a second save
 
 
