@@ -171,6 +171,7 @@ def _adapted(records: tracking.RunRecords, data: Any, dataset: Any) -> None:
     run_id = records.run_id("finetuning", {"pipeline": "finetuning"})
     for path in _checkpoints(dataset, data).values():
         records.file(run_id, path)
+    tracking.record_models(run_id, data, _checkpoints(dataset, data))
 
 
 def _table_of(run: str, filename: str) -> Callable[[tracking.RunRecords, Any, Any], None]:

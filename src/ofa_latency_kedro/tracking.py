@@ -153,6 +153,7 @@ def record_predictor(
     )
     records.file(run_id, checkpoint)
     records.json(run_id, predictor.metadata.to_dict(), f"{name}.json")
+    record_models(run_id, {name: predictor}, {name: checkpoint}, register=True)
     return run_id
 
 
@@ -252,6 +253,24 @@ def record_generalized_models(
         )
     for path in checkpoints.values():
         records.file(run_id, path)
+    record_models(run_id, predictors, checkpoints)
+
+
+def record_models(
+    run_id: str,
+    predictors: Mapping[str, LatencyPredictor],
+    checkpoints: Mapping[str, Path],
+    register: bool = False,
+) -> None:
+    """Each predictor as an MLflow Model of the run (`mlflow_models.log_predictor`), and with
+    ``register`` a version of the registered model of its name, ``champion`` moved by the
+    rule of `mlflow_models.champion_version`."""
+    from ofa_latency_kedro import mlflow_models  # noqa: PLC0415 - torch, only when logging
+
+    for name, predictor in predictors.items():
+        model = mlflow_models.log_predictor(run_id, name, predictor, checkpoints[name])
+        if register:
+            mlflow_models.register_predictor(run_id, name, predictor, model)
 
 
 def end_status(failed: bool) -> str:

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from ofa_latency_kedro.datasets import PredictorFolder
 from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.experiments import learning_curve
+from ofa_latency_kedro.mlflow_models import with_registered_models
 from ofa_latency_kedro.pipelines.common import select_datasets
 from ofa_latency_kedro.pipelines.finetuning.settings import FinetuningSettings
 from ofa_latency_kedro.predictors import LatencyPredictor, adapt_predictor
@@ -63,7 +64,10 @@ def finetuning_curves(
     select_datasets(names.unique(), [settings.target], "finetuning.target", "the model input")
     target = model_input[names == settings.target]
     hardware, space = str(target["hardware"].iloc[0]), str(target["space"].iloc[0])
-    source_names = _sources(latency_predictors, hardware, space, settings.sources)
+    latency_predictors, sources = with_registered_models(
+        latency_predictors, settings.sources, "finetuning.sources"
+    )
+    source_names = _sources(latency_predictors, hardware, space, sources)
     source = latency_predictors[source_names[0]]()
     blended = [latency_predictors[name]() for name in source_names[1:]]
     pool = target[target["split"] == "train"]
