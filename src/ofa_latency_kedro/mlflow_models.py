@@ -5,7 +5,8 @@ parameters turned back into predictors.
 - `PredictorModel` loads the checkpoint logged with it (`LatencyPredictor.load`) and answers
   a DataFrame with ``child_arch`` (the seed's dict text or JSON, as in a latency CSV),
   optionally ``width_mult`` (missing or empty: the predictor's own width) and, for a
-  generalized predictor, ``device`` (one of the datasets it was trained on), with a
+  generalized predictor, ``device`` (one of the datasets it was trained on; missing or
+  empty: the predictor as it stands, on the average of its devices), with a
   DataFrame of ``latency_ms`` and, when the predictor carries a calibrated interval,
   ``latency_low_ms`` and ``latency_high_ms`` at the parameter ``level`` (`INTERVAL_LEVEL`).
   Its answers are `LatencyPredictor.predict` and `LatencyPredictor.predict_interval`'s.
@@ -96,15 +97,16 @@ class PredictorModel(mlflow.pyfunc.PythonModel):
 
 
 def has_intervals(predictor: LatencyPredictor) -> bool:
-    """Whether its answers carry a calibrated interval (for a generalized predictor: on
-    at least one of its devices)."""
-    if predictor.kind == GeneralizedKind.name and predictor.metadata.embedding is None:
-        return bool(predictor.metadata.device_conformal)
-    return predictor.metadata.conformal is not None
+    """Whether its answers carry a calibrated interval (a generalized predictor: on at least
+    one of its devices)."""
+    return predictor.metadata.conformal is not None or (
+        _by_device(predictor) and bool(predictor.metadata.device_conformal)
+    )
 
 
-def _needs_device(predictor: LatencyPredictor) -> bool:
-    return predictor.kind == GeneralizedKind.name and predictor.metadata.embedding is None
+def _by_device(predictor: LatencyPredictor) -> bool:
+    """A generalized predictor answers on any of its training devices (``device``)."""
+    return predictor.kind == GeneralizedKind.name and bool(predictor.devices)
 
 
 def predict_frame(
@@ -150,18 +152,13 @@ def _placements(
     predictor: LatencyPredictor, frame: pd.DataFrame
 ) -> list[tuple[np.ndarray, LatencyPredictor]]:
     """The rows each predictor answers: all of them, or for a generalized predictor those of
-    each ``device``, placed on it (`LatencyPredictor.for_device`)."""
-    everything = np.arange(len(frame))
-    if not _needs_device(predictor):
-        return [(everything, predictor)]
-    if "device" not in frame.columns or frame["device"].isna().any():
-        raise LatencyDataError(
-            "a generalized predictor's model input names the device of every row in a "
-            f"'device' column: one of {', '.join(predictor.devices)}"
-        )
-    devices = frame["device"].astype(str).to_numpy()
+    each ``device`` placed on it (`LatencyPredictor.for_device`) and those without one as it
+    stands (its own embedding: the average of its devices)."""
+    if not _by_device(predictor) or "device" not in frame.columns:
+        return [(np.arange(len(frame)), predictor)]
+    devices = frame["device"].astype(object).where(frame["device"].notna(), "").to_numpy()
     return [
-        (np.flatnonzero(devices == device), predictor.for_device(device))
+        (np.flatnonzero(devices == device), predictor.for_device(device) if device else predictor)
         for device in pd.unique(devices)
     ]
 
@@ -170,8 +167,8 @@ def signature(predictor: LatencyPredictor) -> ModelSignature:
     """Input ``child_arch`` (text), optional ``width_mult``, ``device`` for a generalized
     predictor; output ``latency_ms`` (and the interval's bounds); parameter ``level``."""
     inputs = [ColSpec("string", "child_arch"), ColSpec("double", "width_mult", required=False)]
-    if _needs_device(predictor):
-        inputs.append(ColSpec("string", "device"))
+    if _by_device(predictor):
+        inputs.append(ColSpec("string", "device", required=False))
     outputs = [ColSpec("double", LATENCY)]
     params = None
     if has_intervals(predictor):
@@ -183,7 +180,7 @@ def signature(predictor: LatencyPredictor) -> ModelSignature:
 def input_example(predictor: LatencyPredictor, rows: int = EXAMPLE_ROWS) -> pd.DataFrame:
     """A few subnets of the predictor's space, at its width and resolutions, the way a
     latency CSV holds them (a generalized predictor's: on its first device)."""
-    placed = predictor.for_device(predictor.devices[0]) if _needs_device(predictor) else predictor
+    placed = predictor.for_device(predictor.devices[0]) if _by_device(predictor) else predictor
     width = float(placed.width_mult or 1.0)
     space = get_space(
         placed.space or "ofa", resolutions=placed.resolutions or "seed", width_mult=width
@@ -194,7 +191,7 @@ def input_example(predictor: LatencyPredictor, rows: int = EXAMPLE_ROWS) -> pd.D
             "width_mult": width,
         }
     )
-    if _needs_device(predictor):
+    if _by_device(predictor):
         example["device"] = predictor.devices[0]
     return example
 
@@ -372,11 +369,11 @@ def load_registered_predictor(uri: str, parameter: str) -> LatencyPredictor:
             f"{', '.join(map(str, versions)) or 'none'})",
         ) from None
     predictor = _download_predictor(found, uri, parameter)
-    if _needs_device(predictor):
+    if predictor.hardware is None:
         raise ParameterError(
             parameter,
-            f"names {uri}, a generalized predictor standing on no device; register it placed "
-            "on one (LatencyPredictor.for_device)",
+            f"names {uri}, a generalized predictor of no one device; register it placed on "
+            "one (LatencyPredictor.for_device)",
         )
     return predictor
 
