@@ -104,7 +104,6 @@ def test_learning_curves_and_the_adapted_predictor(model_input, predictors, tmp_
     assert np.array_equal(served["latency_ms"], predictor.predict(test["child_arch"].head(20)))
 
 
-@pytest.mark.slow
 def test_a_registered_model_is_a_source(model_input, predictors, tmp_path: Path):
     """``finetuning.sources`` names a registered model by URI; it stands for its dataset."""
     rtx = PredictorFolderDataset(str(predictors)).load()["RTX_2080_Ti_GPU_ofa"]()
