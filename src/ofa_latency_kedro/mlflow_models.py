@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
@@ -41,6 +41,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelSignature
 from mlflow.models.model import ModelInfo
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from ofa_latency_kedro.errors import LatencyDataError, ParameterError
@@ -48,6 +49,9 @@ from ofa_latency_kedro.predictors import LatencyPredictor
 from ofa_latency_kedro.predictors.kinds.generalized import GeneralizedKind
 from ofa_latency_kedro.search_space import get_space
 from ofa_latency_kedro.search_space.table import child_arch_batch
+
+if TYPE_CHECKING:
+    from ofa_latency_kedro.datasets import PredictorFolder
 
 #: The artifact key of the checkpoint inside a logged model.
 CHECKPOINT = "checkpoint"
@@ -69,7 +73,6 @@ REQUIREMENTS = (
     "scikit-learn",
     "pyyaml",
     "tqdm",
-    "cloudpickle",
 )
 #: Subnets in a logged model's input example.
 EXAMPLE_ROWS = 3
@@ -295,7 +298,9 @@ def register_predictor(
     client = mlflow.MlflowClient()
     try:
         client.get_registered_model(name)
-    except MlflowException:
+    except MlflowException as exc:
+        if not _missing(exc):
+            raise
         client.create_registered_model(
             name,
             description=(
@@ -325,6 +330,11 @@ def update_champion(client: mlflow.MlflowClient, name: str) -> int | None:
     return chosen
 
 
+def _missing(error: MlflowException) -> bool:
+    """Whether MLflow says the model, version or alias asked for does not exist."""
+    return error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)
+
+
 # -- models:/ URIs as parameters --------------------------------------------------------------
 def is_model_uri(value: str) -> bool:
     return value.startswith("models:/")
@@ -345,7 +355,9 @@ def load_registered_predictor(uri: str, parameter: str) -> LatencyPredictor:
     name = match["name"]
     try:
         registered = client.get_registered_model(name)
-    except MlflowException:
+    except MlflowException as exc:
+        if not _missing(exc):
+            raise
         known = sorted(m.name for m in client.search_registered_models())
         raise ParameterError(
             parameter,
@@ -353,21 +365,23 @@ def load_registered_predictor(uri: str, parameter: str) -> LatencyPredictor:
             f"{name!r} (it has {', '.join(known) or 'none'}; the training pipeline registers "
             "each predictor as <hardware>_<space>)",
         ) from None
-    try:
-        found = (
-            client.get_model_version_by_alias(name, match["alias"])
-            if match["alias"]
-            else client.get_model_version(name, match["version"])
-        )
-    except MlflowException:
+    alias, number = match["alias"], match["version"]
+    found = None
+    if alias is None or alias in registered.aliases:
+        try:
+            found = client.get_model_version(name, registered.aliases[alias] if alias else number)
+        except MlflowException as exc:
+            if not _missing(exc):
+                raise
+    if found is None:
         versions = sorted(int(v.version) for v in client.search_model_versions(f"name = '{name}'"))
         raise ParameterError(
             parameter,
             f"names {uri}, but model {name!r} has no "
-            + (f"alias {match['alias']!r}" if match["alias"] else f"version {match['version']}")
+            + (f"alias {alias!r}" if alias else f"version {number}")
             + f" (aliases: {', '.join(sorted(registered.aliases)) or 'none'}; versions: "
             f"{', '.join(map(str, versions)) or 'none'})",
-        ) from None
+        )
     predictor = _download_predictor(found, uri, parameter)
     if predictor.hardware is None:
         raise ParameterError(
@@ -399,8 +413,8 @@ def _download_predictor(found: Any, uri: str, parameter: str) -> LatencyPredicto
 
 
 def with_registered_models(
-    predictors: Any, wanted: str | Sequence[str], parameter: str
-) -> tuple[Any, str | tuple[str, ...]]:
+    predictors: PredictorFolder, wanted: str | Sequence[str], parameter: str
+) -> tuple[PredictorFolder, str | tuple[str, ...]]:
     """``predictors`` (a `PredictorFolder`) and ``wanted`` as a pipeline reads them when
     ``wanted`` names registered models: each ``models:/`` URI loaded now, taking the place
     of the folder's checkpoint of the dataset it predicts (``<hardware>_<space>``), and
