@@ -270,3 +270,15 @@ class RayCluster:
     def stop(self) -> None:
         stop_session(self.session)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def logged_models(run_id: str) -> dict:
+    """The MLflow Models logged in the run ``run_id``, by name."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    models = client.search_logged_models(
+        experiment_ids=[client.get_run(run_id).info.experiment_id],
+        filter_string=f"source_run_id = '{run_id}'",
+    )
+    return {model.name: model for model in models}

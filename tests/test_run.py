@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
@@ -91,6 +92,11 @@ def test_generalization_and_finetuning_from_the_cli_on_seed_files(
         "training.config.epochs=5",
     )
     assert first.returncode == 0, first.stdout + first.stderr
+    store = f"sqlite:///{project_copy / 'mlflow.db'}"
+    registry = mlflow.MlflowClient(tracking_uri=store, registry_uri=store)
+    for name in ("RTX_2080_Ti_GPU_ofa", "Tesla_P40_GPU_ofa", "note10_lookuptable_ofa"):
+        champion = registry.get_model_version_by_alias(name, "champion")  # registered by training
+        assert int(champion.version) == 1 and float(champion.tags["val_mape_pct"]) > 0
     params = ",".join(
         [
             "generalization.model.epochs=3",
@@ -116,6 +122,9 @@ def test_generalization_and_finetuning_from_the_cli_on_seed_files(
     assert set(curves["method"]) == {"calibrate", "generalized/calibrate", "generalized/embedding"}
     assert (project_copy / "data" / "06_models" / "generalized" / "all_devices.pt").is_file()
     assert "Leave-one-hardware-out" in second.stdout + second.stderr
+    experiment = registry.get_experiment_by_name("ofa_latency_kedro").experiment_id
+    models = {model.name for model in registry.search_logged_models([experiment])}
+    assert {"all_devices", "Tesla_P40_GPU_ofa_from_RTX_2080_Ti_GPU_k10"} <= models
 
 
 #: `make run`'s default pipeline on parameters that take seconds.

@@ -313,6 +313,7 @@ def record_predictor(
     records.file(run_id, checkpoint, "checkpoint/predictor.pt")
     records.json(run_id, predictor.metadata.to_dict(), "metadata.json")
     record_training_rows(records, run_id, name)
+    record_models(run_id, {name: predictor}, {name: checkpoint}, register=True)
     return run_id
 
 
@@ -490,6 +491,7 @@ def record_adapted(
                     },
                 )
                 records.metrics(run_id, {"adaptation_seconds": adaptation.seconds})
+    record_models(run_id, predictors, checkpoints)
 
 
 def record_generalization(records: RunRecords, results: pd.DataFrame) -> None:
@@ -528,6 +530,24 @@ def record_generalized_models(
         records.metrics(run_id, {"training_seconds": everything.metadata.training.get("seconds")})
     for name, path in checkpoints.items():
         records.file(run_id, path, f"checkpoints/{name}.pt")
+    record_models(run_id, predictors, checkpoints)
+
+
+def record_models(
+    run_id: str,
+    predictors: Mapping[str, LatencyPredictor],
+    checkpoints: Mapping[str, Path],
+    register: bool = False,
+) -> None:
+    """Each predictor as an MLflow Model of the run (`mlflow_models.log_predictor`), and with
+    ``register`` a version of the registered model of its name, ``champion`` moved by the
+    rule of `mlflow_models.champion_version`."""
+    from ofa_latency_kedro import mlflow_models  # noqa: PLC0415 - torch, only when logging
+
+    for name, predictor in predictors.items():
+        model = mlflow_models.log_predictor(run_id, name, predictor, checkpoints[name])
+        if register:
+            mlflow_models.register_predictor(run_id, name, predictor, model)
 
 
 def _percent(value: Any) -> float | None:

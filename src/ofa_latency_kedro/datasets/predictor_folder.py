@@ -3,6 +3,7 @@ pipeline's ``<hardware>_<space>.pt``); in kedro-viz it previews as a table of th
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
@@ -50,6 +51,13 @@ class PredictorFolder(Mapping[str, Callable[[], LatencyPredictor]]):
     def describe(self) -> str:
         """``<path> holds a, b`` (or nothing)."""
         return f"{self.path} holds {', '.join(self) or 'nothing'}"
+
+    def including(self, loaders: Mapping[str, Callable[[], LatencyPredictor]]) -> PredictorFolder:
+        """This folder with ``loaders`` added (registered models a parameter names), each in
+        place of a checkpoint of the same name; this one stays as it is."""
+        folder = copy.copy(self)
+        folder._loaders = {**self._loaders, **loaders}
+        return folder
 
 
 class PredictorFolderDataset(AbstractDataset[PredictorFolder, Mapping[str, LatencyPredictor]]):

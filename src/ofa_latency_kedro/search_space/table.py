@@ -28,7 +28,7 @@ def subnet_table(batch: ArchBatch) -> pd.DataFrame:
     )
 
 
-def _parsed(frame: pd.DataFrame) -> ArchBatch:
+def child_arch_batch(frame: pd.DataFrame) -> ArchBatch:
     """The batch of a frame's ``child_arch`` (and ``width_mult``, when it has one), read a
     whole list at a time per width."""
     if "width_mult" not in frame.columns:
@@ -71,7 +71,7 @@ def as_latency_table(frame: pd.DataFrame) -> pd.DataFrame:
             f"a latency table needs the columns child_arch and latency; it lacks "
             f"{', '.join(missing)} (it has {', '.join(map(str, frame.columns)) or 'none'})"
         )
-    batch = _parsed(frame)
+    batch = child_arch_batch(frame)
     table = frame.drop(columns=[c for c in ARCH_COLUMNS if c in frame.columns]).reset_index(
         drop=True
     )

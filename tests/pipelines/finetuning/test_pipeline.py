@@ -5,16 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from matplotlib.figure import Figure
 
+from ofa_latency_kedro import mlflow_models
 from ofa_latency_kedro.datasets import PredictorFolderDataset
 from ofa_latency_kedro.encoding import load_latency_csv, split_table
 from ofa_latency_kedro.pipelines.finetuning import create_pipeline
 from ofa_latency_kedro.predictors import train_predictor
 from ofa_latency_kedro.predictors.generalization import train_generalized
+from tests.helpers import logged_models
 from tests.pipelines.runner import project_catalog, run_pipeline
 
 FINETUNING = {
@@ -103,6 +106,27 @@ def test_learning_curves_and_the_adapted_predictor(model_input, predictors, tmp_
     )
     saved = tmp_path / "Tesla_P40_GPU_ofa_from_RTX_2080_Ti_GPU_k10.pt"
     assert Path(logged).read_bytes() == saved.read_bytes()
+    # the adapted predictor as an MLflow Model that answers as it does
+    model = logged_models(runs["run_id"].iloc[0])["Tesla_P40_GPU_ofa_from_RTX_2080_Ti_GPU_k10"]
+    test = model_input[
+        (model_input["hardware"] == "Tesla_P40_GPU") & (model_input["split"] == "test")
+    ]
+    served = mlflow.pyfunc.load_model(model.model_uri).predict(test[["child_arch"]].head(20))
+    assert np.array_equal(served["latency_ms"], predictor.predict(test["child_arch"].head(20)))
+
+
+def test_a_registered_model_is_a_source(model_input, predictors, tmp_path: Path):
+    """``finetuning.sources`` names a registered model by URI; it stands for its dataset."""
+    rtx = PredictorFolderDataset(str(predictors)).load()["RTX_2080_Ti_GPU_ofa"]()
+    checkpoint = rtx.save(tmp_path / "rtx.pt")
+    with mlflow.start_run() as parent:
+        run_id = parent.info.run_id
+        model = mlflow_models.log_predictor(run_id, "source_test", rtx, checkpoint)
+        mlflow_models.register_predictor(run_id, "source_test", rtx, model)
+    settings = {**FINETUNING, "ks": [20], "methods": ["calibrate"], "samplers": ["random"]}
+    uri = {**settings, "sources": ["models:/source_test@champion"]}
+    curves = run(model_input, predictors, uri, tmp_path / "adapted").load("finetuning_curves")
+    assert set(curves["sources"]) == {"RTX_2080_Ti_GPU_ofa"}
 
 
 def test_a_source_of_the_target_device_is_refused(model_input, predictors, tmp_path: Path):
@@ -115,6 +139,11 @@ def test_a_source_of_the_target_device_is_refused(model_input, predictors, tmp_p
         run(model_input, predictors, {**FINETUNING, "target": "jetson_ofa"}, tmp_path)
     with pytest.raises(ValueError, match=r"parameter 'finetuning.ks' must be at least 3 .*got 0"):
         run(model_input, predictors, {**FINETUNING, "ks": [0]}, tmp_path)
+    with pytest.raises(
+        ValueError, match="'finetuning.sources' names models:/missing@champion, but the Model"
+    ):
+        missing = {**FINETUNING, "sources": ["models:/missing@champion"]}
+        run(model_input, predictors, missing, tmp_path)
 
 
 def test_the_generalized_predictor_without_the_target_is_compared(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
@@ -13,7 +14,7 @@ from matplotlib.figure import Figure
 from ofa_latency_kedro.datasets import PredictorFolderDataset
 from ofa_latency_kedro.pipelines.generalization import create_pipeline
 from ofa_latency_kedro.search_space import Arch
-from tests.helpers import seed_ofa_devices
+from tests.helpers import logged_models, seed_ofa_devices
 from tests.pipelines.runner import project_catalog, run_pipeline
 
 GENERALIZATION = {
@@ -79,11 +80,24 @@ def test_leave_one_out_table_models_and_reference_set(model_input, tmp_path: Pat
         "metrics.Tesla_P40_GPU_ofa.reference.mae_ms",
     } <= set(runs.columns)
     assert runs["metrics.training_seconds"].iloc[0] > 0
-    logged = mlflow.MlflowClient().list_artifacts(runs["run_id"].iloc[0], "checkpoints")
-    assert {a.path for a in logged} == {
+    artifacts = mlflow.MlflowClient().list_artifacts(runs["run_id"].iloc[0], "checkpoints")
+    assert {a.path for a in artifacts} == {
         "checkpoints/all_devices.pt",
         "checkpoints/without_Tesla_P40_GPU.pt",
     }
+    # each model as an MLflow Model; one on every device answers rows by their device
+    logged = logged_models(runs["run_id"].iloc[0])
+    assert set(logged) == {"all_devices", "without_Tesla_P40_GPU"}
+    rows = model_input[model_input["split"] == "test"].groupby("hardware").head(2)
+    devices = (rows["hardware"] + "_" + rows["space"]).tolist()
+    query = pd.DataFrame({"child_arch": rows["child_arch"].tolist(), "device": devices})
+    served = mlflow.pyfunc.load_model(logged["all_devices"].model_uri).predict(query)
+    general = models["all_devices"]
+    for device in set(devices):
+        chosen = (query["device"] == device).to_numpy()
+        placed = general.for_device(device)
+        expected = placed.predict(query.loc[chosen, "child_arch"], width_mult=placed.width_mult)
+        assert np.array_equal(served.loc[chosen, "latency_ms"], expected)
 
 
 def test_unknown_datasets_are_named(model_input, tmp_path: Path):

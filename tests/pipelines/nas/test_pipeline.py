@@ -13,6 +13,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro_datasets.pandas import CSVDataset
 from matplotlib.figure import Figure
 
+from ofa_latency_kedro import mlflow_models
 from ofa_latency_kedro.datasets import (
     AccuracyPredictorDataset,
     LatencyFolderDataset,
@@ -125,6 +126,26 @@ def test_unknown_predictor_names_what_is_there(device: Path, tmp_path: Path):
         run(device, {**NAS, "predictors": ["jetson_ofa"]}, device / "acc_predictor.pth", tmp_path)
     with pytest.raises(ParameterError, match=r"\(it holds note10_ofa\)"):
         run(device, {**NAS, "predictors": ["jetson_ofa"]}, device / "acc_predictor.pth", tmp_path)
+
+
+def test_a_registered_model_is_searched_and_verified_for_its_dataset(device: Path, tmp_path: Path):
+    """``nas.predictors`` names a registered model by URI (here with no checkpoint in the
+    folder at all): it is searched, and verified on its dataset's device."""
+    predictor = PredictorFolderDataset(str(device / "predictors")).load()["note10_ofa"]()
+    with mlflow.start_run() as parent:
+        run_id = parent.info.run_id
+        checkpoint = predictor.save(tmp_path / "note10_ofa.pt")
+        model = mlflow_models.log_predictor(run_id, "nas_test", predictor, checkpoint)
+        mlflow_models.register_predictor(run_id, "nas_test", predictor, model)
+    registry_only = tmp_path / "registry_only"
+    (registry_only / "predictors").mkdir(parents=True)
+    shutil.copytree(device / "latency", registry_only / "latency")
+    nas = {**NAS, "predictors": ["models:/nas_test/1"], "generations": 5}
+    catalog = run(registry_only, nas, device / "acc_predictor.pth", tmp_path / "out")
+    results = catalog.load("nas_results")
+    assert set(results["hardware"]) == {"note10"} and results["verified"].all()
+    with pytest.raises(ParameterError, match="'nas.predictors' names models:/nas_test/2, but"):
+        run(device, {**nas, "predictors": ["models:/nas_test/2"]}, tmp_path / "x.pth", tmp_path)
 
 
 def test_an_empty_predictor_folder_says_to_train_first(device: Path, tmp_path: Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import mlflow
@@ -12,7 +13,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from ofa_latency_kedro.datasets import PredictorFolderDataset
 from ofa_latency_kedro.encoding import load_latency_csv, split_table
 from ofa_latency_kedro.pipelines.training import create_pipeline
-from tests.helpers import free_port
+from tests.helpers import free_port, logged_models
 from tests.pipelines.runner import project_catalog, run_pipeline
 
 TRAINING = {
@@ -54,6 +55,7 @@ def run(
 
 
 def test_one_predictor_per_dataset_with_metrics_plots_and_runs(model_input, tmp_path: Path):
+    started = int(time.time() * 1000)  # the session's store holds other tests' runs too
     catalog = run(model_input, TRAINING, tmp_path)
     assert sorted(p.name for p in tmp_path.glob("*.pt")) == [
         "Tesla_P40_GPU_ofa.pt",
@@ -68,7 +70,8 @@ def test_one_predictor_per_dataset_with_metrics_plots_and_runs(model_input, tmp_
         f"{name}_{kind}.png" for name in loaded for kind in ("parity", "loss")
     }
     runs = mlflow.search_runs(
-        search_all_experiments=True, filter_string="tags.pipeline = 'training'"
+        search_all_experiments=True,
+        filter_string=f"tags.pipeline = 'training' and attributes.start_time >= {started}",
     ).set_index("tags.mlflow.runName")
     assert set(loaded) <= set(runs.index)
     run_id = runs.loc["Tesla_P40_GPU_ofa", "run_id"]
@@ -86,6 +89,16 @@ def test_one_predictor_per_dataset_with_metrics_plots_and_runs(model_input, tmp_
     saved = (tmp_path / "Tesla_P40_GPU_ofa.pt").read_bytes()
     logged = Path(client.download_artifacts(run_id, "checkpoint/predictor.pt", str(tmp_path / "d")))
     assert logged.read_bytes() == saved  # the catalog's file, not a second save
+    # the predictor as an MLflow Model of its run, registered under its dataset's name
+    assert set(logged_models(run_id)) == {"Tesla_P40_GPU_ofa"}
+    (version,) = client.search_model_versions(f"run_id = '{run_id}'")
+    assert version.name == "Tesla_P40_GPU_ofa"
+    val_mape = loaded["Tesla_P40_GPU_ofa"].metrics["val"]["mape"]
+    assert float(version.tags["val_mape_pct"]) == pytest.approx(val_mape)
+    champion = client.get_model_version_by_alias("Tesla_P40_GPU_ofa", "champion")
+    assert float(champion.tags["val_mape_pct"]) <= val_mape
+    for name in loaded:
+        assert client.get_registered_model(name).aliases.keys() == {"champion"}
 
 
 def test_datasets_can_be_chosen_and_small_ones_skipped(model_input, tmp_path: Path):

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from ofa_latency_kedro.datasets import PredictorFolder
 from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.experiments import learning_curve
+from ofa_latency_kedro.mlflow_models import with_registered_models
 from ofa_latency_kedro.pipelines.common import select_datasets
 from ofa_latency_kedro.pipelines.finetuning.settings import FinetuningSettings
 from ofa_latency_kedro.predictors import LatencyPredictor, adapt_predictor
@@ -81,7 +82,10 @@ def load_sources(
 ) -> dict[str, LatencyPredictor]:
     """The source predictors by name, the one adapted first, the others blended in."""
     settings = FinetuningSettings.from_dict(finetuning)
-    names = _sources(latency_predictors, target.hardware, target.space, settings.sources)
+    latency_predictors, sources = with_registered_models(
+        latency_predictors, settings.sources, "finetuning.sources"
+    )
+    names = _sources(latency_predictors, target.hardware, target.space, sources)
     return {name: latency_predictors[name]() for name in names}
 
 

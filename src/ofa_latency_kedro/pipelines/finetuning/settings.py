@@ -17,8 +17,10 @@ from ofa_latency_kedro.settings_dict import from_settings
 @dataclass(frozen=True)
 class FinetuningSettings:
     """``target``: the new device's dataset (``<hardware>_<space>``). ``sources``: predictor
-    names, the first adapted, the others blended in; ``auto``: every predictor of the
-    target's space trained on other hardware. Learning curves for every K of ``ks`` (drawn
+    names, the first adapted, the others blended in (a name may be a registered MLflow model,
+    ``models:/<name>@<alias>`` or ``models:/<name>/<version>``, in place of the checkpoint of
+    the dataset it predicts); ``auto``: every predictor of the target's space trained on
+    other hardware. Learning curves for every K of ``ks`` (drawn
     from the target's training split, scored on its test split), draw, method and sampler;
     the adapted predictor saved is the one from ``adapt_k`` samples picked by
     ``adapt_sampler``."""

@@ -14,6 +14,7 @@ from ofa_latency_kedro.datasets import AccuracyPredictorSource, LatencyFolder, P
 from ofa_latency_kedro.errors import ParameterError
 from ofa_latency_kedro.measurement.log import LATENCY_COLUMNS, LatencyLog
 from ofa_latency_kedro.measurement.session import utc_now
+from ofa_latency_kedro.mlflow_models import with_registered_models
 from ofa_latency_kedro.nas import (
     AccuracyPredictor,
     AccuracyPredictorUnavailable,
@@ -70,8 +71,11 @@ def search_subnets(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run the evolutionary search for every chosen latency predictor and budget."""
     settings = NasSettings.from_dict(nas)
+    latency_predictors, wanted = with_registered_models(
+        latency_predictors, settings.predictors, "nas.predictors"
+    )
     names = select_datasets(
-        latency_predictors, settings.predictors, "nas.predictors", str(latency_predictors.path)
+        latency_predictors, wanted, "nas.predictors", str(latency_predictors.path)
     )
     if not names:
         raise PredictorError(
@@ -101,6 +105,9 @@ def verify_subnets(
     if not settings.verify:
         results = unverified(candidates, "not verified: nas.verify is false")
         return results, verification_summary(results), {}
+    latency_predictors, _ = with_registered_models(
+        latency_predictors, settings.predictors, "nas.predictors"
+    )
     started = utc_now()
     measured: dict[str, list[dict[str, Any]]] = {}
     load_latency = functools.cache(lambda name: latency_predictors[name]())

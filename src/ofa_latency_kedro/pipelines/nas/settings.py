@@ -23,7 +23,9 @@ class NasSettings(SearchSettings):
     ``max_rounds``, ``seed``), and
 
     - ``predictors``: ``all``, or the names (``<hardware>_<space>``) of the latency
-      predictors to search with.
+      predictors to search with; a name may be a registered MLflow model,
+      ``models:/<name>@<alias>`` or ``models:/<name>/<version>``, searched in place of the
+      checkpoint of the dataset it predicts.
     - ``progress``: a bar over generations with rate and ETA (None: only on a terminal).
     - ``verify``: measure each winner when its device is this machine (or a lookup table),
       and search again, ``verify_rounds`` times at most, under a budget scaled by how far it
