@@ -101,22 +101,29 @@ def skip_assistant(page: Page) -> None:
     )
 
 
-def table_row(page: Page, name: str) -> Locator:
-    """The row of a table (runs, registered models) whose link reads ``name``."""
-    return page.get_by_role("row").filter(has=page.get_by_role("link", name=name, exact=True))
+RUN_NAME_CELL = "[col-id='attributes.`Run Name`']"
+
+
+def run_link(page: Page, run_name: str) -> Locator:
+    """A run's name in the runs table (its Models column may link a model of the same
+    name)."""
+    return page.locator(RUN_NAME_CELL).get_by_role("link", name=run_name, exact=True)
+
+
+def run_row(page: Page, run_name: str) -> Locator:
+    return page.get_by_role("row").filter(has=run_link(page, run_name))
 
 
 def show_child_runs(page: Page, parent_name: str) -> None:
     """Unfold the nested runs of run ``parent_name`` in the runs table (the button before
     its name)."""
-    row = table_row(page, parent_name)
-    row.locator("[col-id='attributes.`Run Name`']").get_by_role("button").click()
+    run_row(page, parent_name).locator(RUN_NAME_CELL).get_by_role("button").click()
 
 
 def compare_runs(page: Page, run_names: list[str]) -> None:
     """Tick the runs in the runs table and press Compare."""
     for name in run_names:
-        table_row(page, name).get_by_role("checkbox", name=re.compile("row selection")).check()
+        run_row(page, name).get_by_role("checkbox", name=re.compile("row selection")).check()
     page.get_by_role("button", name="Compare").click()
     page.wait_for_url(re.compile(r"#/compare-runs\?"))
 

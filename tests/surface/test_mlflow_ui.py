@@ -167,7 +167,7 @@ def open_runs(page: Page, store: Store) -> None:
 def test_the_runs_page_lists_the_kedro_run_and_its_predictor_runs(store: Store, page: Page):
     open_runs(page, store)
     for name in [store.parent["info"]["run_name"], *DATASETS]:
-        expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
+        expect(pages.run_link(page, name)).to_be_visible()
     expect(page.get_by_text(f"{len(store.runs)} matching runs")).to_be_visible()
 
 
@@ -176,7 +176,7 @@ def test_a_predictor_runs_page_shows_its_parity_plot(store: Store, page: Page):
     logged."""
     dataset = DATASETS[0]
     open_runs(page, store)
-    page.get_by_role("link", name=dataset, exact=True).click()
+    pages.run_link(page, dataset).click()
     expect(page.get_by_role("heading", name=dataset)).to_be_visible()
     pages.open_artifact(page, PARITY_PLOT)
     image = page.get_by_role("img", name=PARITY_PLOT, exact=True)
@@ -208,6 +208,6 @@ def test_the_model_registry_lists_each_predictor_with_its_champion(store: Store,
     page.get_by_role("button", name="Model training").click()
     page.get_by_role("link", name="Model registry").click()
     for dataset in DATASETS:
-        row = pages.table_row(page, dataset)
+        row = page.get_by_role("row").filter(has=page.get_by_role("link", name=dataset, exact=True))
         expect(row).to_be_visible()
         expect(row).to_contain_text(CHAMPION)
