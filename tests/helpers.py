@@ -67,6 +67,15 @@ def copy_project(root: Path) -> Path:
     return root
 
 
+def copy_seed_rows(project: Path, shared_dir: Path, datasets: list[str], rows: int) -> None:
+    """The first ``rows`` of each of the seed's latency ``datasets`` into the project's
+    latency folder."""
+    for dataset in datasets:
+        seed = shared_dir / "seed_data" / "latency" / f"{dataset}.csv"
+        lines = seed.read_text().splitlines()[: rows + 1]  # header + rows
+        (project / "data" / "01_raw" / "latency" / seed.name).write_text("\n".join(lines) + "\n")
+
+
 def params_arg(prefix: str, values: dict) -> str:
     """``--params`` text setting ``prefix.key=value`` for each entry."""
     return ",".join(f"{prefix}.{key}={value}" for key, value in values.items())

@@ -36,9 +36,10 @@ def browser_type(playwright: Playwright, browser_name: str) -> BrowserType:
 
 
 @pytest.fixture(scope="package")
-def browser_type_launch_args() -> dict[str, Any]:
-    """The Debian ``chromium`` (installed on first use when missing)."""
-    return launch_options(find_or_install_chromium())
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright's options (``--headed``, ``--slowmo``) for the Debian ``chromium``
+    (installed on first use when missing)."""
+    return {**browser_type_launch_args, **launch_options(find_or_install_chromium())}
 
 
 @pytest.fixture(scope="package")

@@ -83,6 +83,9 @@ def unfold_json(tree: Locator, *, clicks: int = 20) -> None:
 
 # MLflow UI
 
+#: The parity plot every predictor's run logs, under the same name in each run.
+PARITY_PLOT = "plots/parity.png"
+
 
 def runs_url(base_url: str, experiment_id: str) -> str:
     """An experiment's training runs (a bare ``#/experiments/<id>`` may open MLflow 3's

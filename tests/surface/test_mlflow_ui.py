@@ -17,7 +17,7 @@ import pytest
 import yaml
 from playwright.sync_api import Page, expect
 
-from tests.helpers import copy_project, free_port, kedro
+from tests.helpers import copy_project, copy_seed_rows, free_port, kedro
 from tests.surface import pages
 from tests.surface.browser import shown_image
 from tests.surface.servers import background_server
@@ -29,8 +29,6 @@ pytestmark = pytest.mark.slow
 DATASETS = ("RTX_2080_Ti_GPU_ofa", "Tesla_P40_GPU_ofa")
 SEED_ROWS = 150
 EPOCHS = 5
-#: The parity plot every predictor run logs, under the same name in each run.
-PARITY_PLOT = "plots/parity.png"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHAMPION = "champion"
 ROOT_FILES_ONLY = (
@@ -90,10 +88,7 @@ class Store:
 
 def train_small_predictors(project: Path, shared_dir: Path) -> None:
     """`kedro run --pipelines encoding,training` on the first rows of two seed datasets."""
-    for dataset in DATASETS:
-        seed = shared_dir / "seed_data" / "latency" / f"{dataset}.csv"
-        lines = seed.read_text().splitlines()[: SEED_ROWS + 1]  # header + rows
-        (project / "data" / "01_raw" / "latency" / seed.name).write_text("\n".join(lines) + "\n")
+    copy_seed_rows(project, shared_dir, list(DATASETS), SEED_ROWS)
     params = f"training.config.epochs={EPOCHS}"
     run = kedro(project, "run", "--pipelines", "encoding,training", "--params", params)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -147,7 +142,7 @@ def test_the_server_holds_the_kedro_run_with_one_nested_run_per_predictor(store:
     for run in store.runs:
         assert run["info"]["status"] == "FINISHED", run["info"]
         if run is not parent:
-            plot = store.api.artifact(run["info"]["run_id"], PARITY_PLOT)
+            plot = store.api.artifact(run["info"]["run_id"], pages.PARITY_PLOT)
             assert plot[:8] == PNG_SIGNATURE, run["info"]["run_name"]
 
 
@@ -178,9 +173,9 @@ def test_a_predictor_runs_page_shows_its_parity_plot(store: Store, page: Page):
     open_runs(page, store)
     pages.run_link(page, dataset).click()
     expect(page.get_by_role("heading", name=dataset)).to_be_visible()
-    pages.open_artifact(page, PARITY_PLOT)
-    image = page.get_by_role("img", name=PARITY_PLOT, exact=True)
-    logged = store.api.artifact(store.predictors[dataset]["info"]["run_id"], PARITY_PLOT)
+    pages.open_artifact(page, pages.PARITY_PLOT)
+    image = page.get_by_role("img", name=pages.PARITY_PLOT, exact=True)
+    logged = store.api.artifact(store.predictors[dataset]["info"]["run_id"], pages.PARITY_PLOT)
     assert shown_image(image) == logged
 
 
@@ -190,13 +185,14 @@ def test_comparing_two_predictor_runs_shows_both_parity_plots(store: Store, page
     open_runs(page, store)
     pages.compare_runs(page, list(DATASETS))
     expect(page.get_by_role("heading", name="Comparing 2 Runs")).to_be_visible()
-    plot = pages.artifact_node(page, PARITY_PLOT)
-    expect(plot, ROOT_FILES_ONLY.format(PARITY_PLOT)).to_be_visible()
+    plot = pages.artifact_node(page, pages.PARITY_PLOT)
+    expect(plot, ROOT_FILES_ONLY.format(pages.PARITY_PLOT)).to_be_visible()
     plot.click()
-    images = page.get_by_role("img", name=PARITY_PLOT, exact=True)
+    images = page.get_by_role("img", name=pages.PARITY_PLOT, exact=True)
     expect(images).to_have_count(len(DATASETS))
     logged = {
-        store.api.artifact(run["info"]["run_id"], PARITY_PLOT) for run in store.predictors.values()
+        store.api.artifact(run["info"]["run_id"], pages.PARITY_PLOT)
+        for run in store.predictors.values()
     }
     assert {shown_image(images.nth(index)) for index in range(len(DATASETS))} == logged
 
