@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 VIZ_PORT ?= 4141
 MLFLOW_PORT ?= 5000
 export KEDRO_DISABLE_TELEMETRY ?= true
-LINTED := src tests benchmarks docs/mkdocs_hooks.py
+LINTED := src tests benchmarks docs/mkdocs_hooks.py docs/screenshots.py
 #: What `make clean` removes: the environment, build outputs and caches (never data).
 CLEANED := $(VENV) build .viz .pytest_cache .hypothesis .ruff_cache
 #: The MLflow store of conf/base/mlflow.yml (runs in mlflow.db, their files in mlartifacts/;

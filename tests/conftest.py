@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.helpers import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT, copy_project
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
@@ -99,14 +98,4 @@ def reference_subnets(shared_dir: Path) -> list[dict]:
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
     """The project's configuration and layout in a temporary folder, so runs write there."""
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
-    (root / "src").mkdir()  # the package itself comes from the editable install
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    for layer in (PROJECT_ROOT / "data").iterdir():
-        if layer.is_dir():
-            (root / "data" / layer.name).mkdir(parents=True)
-    (root / "data" / "01_raw" / "latency").mkdir()
-    return root
+    return copy_project(tmp_path / "project")

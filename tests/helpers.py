@@ -52,6 +52,30 @@ def kedro(
     )
 
 
+def copy_project(root: Path) -> Path:
+    """The project's configuration and an empty data layout in the new folder ``root``, so
+    runs write there (the package itself comes from the editable install)."""
+    root.mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
+    (root / "src").mkdir()
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    for layer in (PROJECT_ROOT / "data").iterdir():
+        if layer.is_dir():
+            (root / "data" / layer.name).mkdir(parents=True)
+    (root / "data" / "01_raw" / "latency").mkdir()
+    return root
+
+
+def copy_seed_rows(project: Path, shared_dir: Path, datasets: list[str], rows: int) -> None:
+    """The first ``rows`` of each of the seed's latency ``datasets`` into the project's
+    latency folder."""
+    for dataset in datasets:
+        seed = shared_dir / "seed_data" / "latency" / f"{dataset}.csv"
+        lines = seed.read_text().splitlines()[: rows + 1]  # header + rows
+        (project / "data" / "01_raw" / "latency" / seed.name).write_text("\n".join(lines) + "\n")
+
+
 def params_arg(prefix: str, values: dict) -> str:
     """``--params`` text setting ``prefix.key=value`` for each entry."""
     return ",".join(f"{prefix}.{key}={value}" for key, value in values.items())

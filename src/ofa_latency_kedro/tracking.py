@@ -51,12 +51,14 @@ _BATCH = 900  # MLflow accepts up to 1000 metrics per batch call
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 
-#: The artifacts of every predictor's run (a tuned one also has ``tuning_trials.csv``).
+#: The artifacts of every predictor's run (a tuned one also has ``tuning_trials.csv``). The
+#: plots sit at the top level: MLflow's compare view lists only the top-level files two runs
+#: share, so there they appear side by side.
 PREDICTOR_ARTIFACTS = (
     "checkpoint/predictor.pt",
     "metadata.json",
-    "plots/parity.png",
-    "plots/loss.png",
+    "parity.png",
+    "loss.png",
 )
 #: The NAS results as a table (MLflow's artifact view shows it as one) in the ``nas`` run.
 NAS_TABLE = "nas_results.json"
@@ -377,15 +379,14 @@ def _trials(records: RunRecords, parent: str, dataset: str, rows: pd.DataFrame) 
 
 def record_predictor_plots(records: RunRecords, figures: Mapping[str, Figure]) -> None:
     """``<dataset>_<plot>.png`` figures into the run of their predictor, as
-    ``plots/<plot>.png`` (the same name in every predictor's run, so runs compare)."""
+    ``<plot>.png`` (the same name in every predictor's run, at the top level, so the compare
+    view shows them side by side)."""
     for key, figure in figures.items():
         name, _, plot = key.rpartition("_")
         records.when_made(
             name,
             {"pipeline": "training"},
-            lambda run_id, figure=figure, plot=plot: records.figure(
-                run_id, figure, f"plots/{plot}"
-            ),
+            lambda run_id, figure=figure, plot=plot: records.figure(run_id, figure, plot),
         )
 
 

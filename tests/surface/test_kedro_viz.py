@@ -1,131 +1,137 @@
-"""The static kedro-viz site (`make viz-build`) as a person opens it: served over HTTP, drawn
-by a real browser, one pipeline at a time, with every registered node on the flowchart."""
+"""The static kedro-viz site (`make viz-build`) as a person uses it: served over HTTP, drawn by
+a real browser, clicked through: the pipeline selector, a node's panel, a namespace."""
 
 from __future__ import annotations
 
-import re
 import sys
-from html.parser import HTMLParser
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from kedro.framework.startup import bootstrap_project
+from playwright.sync_api import Page, expect
 
-from tests.helpers import free_port, kedro
-from tests.surface.browser import Chromium, assert_screenshot
+from ofa_latency_kedro.pipeline_registry import DEFAULT_PIPELINES
+from tests.helpers import copy_project, free_port, kedro
+from tests.surface import pages
 from tests.surface.servers import background_server
 
-#: Virtual time for the app to fetch its pipeline and lay out the graph; a render that comes
-#: back incomplete (a slow machine) is tried once more with the longer budget.
-RENDER_BUDGETS_MS = (3000, 15000)
-SCREENSHOT_BUDGET_MS = 6000
+pytestmark = pytest.mark.slow
+
+PIPELINES = {"sampling", "encoding", "training", "nas", "finetuning", "generalization"}
+#: Parameters the site's project sets in conf/local (both differ from the defaults, so the
+#: node panel can only show them by reading the project's configuration).
+NAS_PARAMETERS = "nas:\n  population_size: 40\n  constraints_ms: [12, 18]\n"
 
 
-def registered_nodes(project: Path) -> dict[str, set[str]]:
-    """Node names of each registered pipeline, as Kedro itself lists them."""
+@dataclass(frozen=True)
+class Node:
+    """A registered node as kedro-viz labels it (its name without its namespace)."""
+
+    label: str
+    inputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Site:
+    url: str
+    nodes: dict[str, list[Node]]  # pipeline name -> its nodes, as Kedro registers them
+
+
+def registered_nodes(project: Path) -> dict[str, list[Node]]:
     bootstrap_project(project)
     from kedro.framework.project import pipelines
 
-    return {name: {node.name for node in pipeline.nodes} for name, pipeline in pipelines.items()}
+    def label(node) -> str:
+        return node.name.removeprefix(f"{node.namespace}.") if node.namespace else node.name
+
+    return {
+        name: [Node(label(node), tuple(node.inputs)) for node in pipeline.nodes]
+        for name, pipeline in pipelines.items()
+    }
 
 
-def pretty_name(name: str) -> str:
-    """kedro-viz's "pretty name" of a node (its ``Sy`` helper in the 12.x bundle), shown
-    instead of the real name when that display option is on: ``plan_subnets`` -> ``Plan
-    Subnets``. It is off by default, and each Chromium run starts from a fresh profile."""
-    spaced = name.replace("-", " ").replace("_", " ").replace(":", ": ").strip()
-    return re.sub(r"(^|\s)\S", lambda match: match.group(0).upper(), spaced)
-
-
-class FlowchartPage(HTMLParser):
-    """What the rendered kedro-viz page shows: the pipeline picked in the selector and the
-    task nodes drawn on the flowchart (full name -> the label a person reads)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.selected_pipeline: str | None = None
-        self.task_labels: dict[str, str] = {}
-        self._in_selector = False
-        self._node: str | None = None
-        self._in_label = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        classes = (attributes.get("class") or "").split()
-        if attributes.get("data-test") == "kedro-pipeline-selector":
-            self._in_selector = self.selected_pipeline is None
-        elif tag == "g" and "pipeline-node--task" in classes:
-            self._node = attributes.get("data-node-fullname")
-        elif tag == "text" and "pipeline-node__text" in classes and self._node:
-            self._in_label = True
-
-    def handle_data(self, data: str) -> None:
-        if self._in_selector and data.strip():
-            self.selected_pipeline, self._in_selector = data.strip(), False
-        elif self._in_label:
-            self.task_labels[self._node] = self.task_labels.get(self._node, "") + data
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "text" and self._in_label:
-            self._in_label, self._node = False, None
-
-
-def render_flowchart(
-    chromium: Chromium, url: str, pipeline_name: str, node_names: set[str]
-) -> FlowchartPage:
-    """The page at ``url``, rendered again with more time when it does not (yet) show the
-    pipeline and its nodes."""
-    for budget_ms in RENDER_BUDGETS_MS:
-        page = FlowchartPage()
-        page.feed(chromium.dump_dom(url, budget_ms=budget_ms))
-        shown = page.selected_pipeline in {pipeline_name, pretty_name(pipeline_name)}
-        if shown and set(page.task_labels) == node_names:
-            break
-    return page
-
-
-@pytest.mark.slow
-def test_static_site_shows_every_pipelines_nodes(
-    project_copy: Path, chromium: Chromium, tmp_path: Path
-):
-    """Each registered pipeline, picked with the site's ``?pid=`` query parameter (the
-    selector writes the same parameter), draws exactly that pipeline's nodes."""
-    built = kedro(project_copy, "viz", "build", timeout=300)
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """`kedro viz build` of a project copy, served on loopback."""
+    folder = tmp_path_factory.mktemp("kedro_viz")
+    project = copy_project(folder / "project")
+    (project / "conf" / "local" / "parameters_nas.yml").write_text(NAS_PARAMETERS)
+    built = kedro(project, "viz", "build", timeout=300)
     assert built.returncode == 0, built.stdout + built.stderr
-    site = project_copy / "build"
-    expected = registered_nodes(project_copy)
-    assert {"sampling", "encoding", "training", "nas", "generalization", "finetuning"} < set(
-        expected
-    )
-    assert {path.name for path in (site / "api" / "pipelines").iterdir()} == set(expected)
-
     port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}/"
     command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
     with background_server(
-        [*command, "--directory", str(site)],
-        cwd=tmp_path,
-        ready_url=f"{base_url}/index.html",
-        log_path=tmp_path / "http_server.log",
+        [*command, "--directory", str(project / "build")],
+        cwd=folder,
+        ready_url=f"{url}index.html",
+        log_path=folder / "http_server.log",
         timeout_s=30,
     ):
-        for pipeline_name, node_names in sorted(expected.items()):
-            url = f"{base_url}/?pid={pipeline_name}"
-            page = render_flowchart(chromium, url, pipeline_name, node_names)
-            # an unknown ``pid`` falls back to __default__ silently: the selector tells
-            assert page.selected_pipeline in {pipeline_name, pretty_name(pipeline_name)}, (
-                f"the selector shows {page.selected_pipeline!r}, not pipeline {pipeline_name!r}"
-            )
-            assert set(page.task_labels) == node_names, (
-                f"pipeline {pipeline_name!r}: the flowchart draws {sorted(page.task_labels)}, "
-                f"Kedro registers {sorted(node_names)}"
-            )
-            labels = set(page.task_labels.values())
-            assert labels in (node_names, {pretty_name(name) for name in node_names}), labels
+        yield Site(url, registered_nodes(project))
 
-        screenshot = chromium.screenshot(
-            f"{base_url}/?pid=__default__",
-            project_copy / "data" / "08_reporting" / "kedro_viz_default.png",
-            budget_ms=SCREENSHOT_BUDGET_MS,
-        )
-    assert_screenshot(screenshot)
+
+def test_the_selector_lists_every_pipeline_and_switching_draws_its_nodes(site: Site, page: Page):
+    """The selector offers the six pipelines (and ``__default__``); picking one draws exactly
+    the nodes Kedro registers for it (namespaces expanded)."""
+    assert set(site.nodes) == PIPELINES | {"__default__"}
+    page.goto(site.url)
+    pages.pipeline_selector(page).get_by_role("button").click()
+    options = pages.pipeline_selector(page).get_by_role("option")
+    expect(options).to_have_count(len(site.nodes))
+    assert set(options.all_inner_texts()) == set(site.nodes)
+    pages.pipeline_selector(page).get_by_role("button").click()  # close it again
+
+    pages.expand_all_namespaces(page)
+    for name in sorted(PIPELINES):
+        pages.choose_pipeline(page, name)
+        expect(pages.pipeline_selector(page).get_by_role("button")).to_have_text(name)
+        expected = {node.label for node in site.nodes[name]}
+        shown = pages.wait_for_labels(page, pages.TASK_LABELS, expected, exact=True)
+        assert shown == expected, f"pipeline {name!r}: the flowchart draws {sorted(shown)}"
+
+
+def test_clicking_a_node_opens_its_panel_with_the_projects_parameters(site: Site, page: Page):
+    """The panel of a NAS node shows the ``nas`` parameters this project sets in conf/local."""
+    node = min(
+        (node for node in site.nodes["nas"] if "params:nas" in node.inputs),
+        key=lambda node: node.label,
+    )
+    page.goto(site.url)
+    pages.expand_all_namespaces(page)
+    pages.choose_pipeline(page, "nas")
+    pages.flowchart_node(page, node.label).click()
+
+    panel = page.locator(".pipeline-metadata")
+    expect(panel.get_by_role("heading", name=node.label, exact=True)).to_be_visible()
+    parameters = panel.locator("dd[data-label='Parameters:']")
+    expect(parameters).to_contain_text('"nas"')
+    pages.unfold_json(parameters)
+    values = parameters.locator(".variable-row")
+    expect(values.filter(has_text="population_size")).to_contain_text("40")
+    expect(values.filter(has_text="0:")).to_contain_text("12")
+    expect(values.filter(has_text="1:")).to_contain_text("18")
+
+
+def test_the_default_graph_shows_pipelines_as_namespaces_that_expand_when_clicked(
+    site: Site, page: Page
+):
+    """``__default__`` opens collapsed to its stages, one namespace per pipeline; clicking
+    ``training`` draws the training nodes in its place."""
+    page.goto(site.url)
+    expect(pages.pipeline_selector(page).get_by_role("button")).to_have_text("__default__")
+    namespaces = set(DEFAULT_PIPELINES)
+    shown = pages.wait_for_labels(page, pages.NAMESPACE_NODES, namespaces, exact=True)
+    assert shown == namespaces, f"the default graph shows namespaces {sorted(shown)}"
+    assert pages.shown_labels(page, pages.TASK_LABELS) == set(), "nodes outside a namespace"
+
+    pages.flowchart_node(page, "training").click()
+    expected = {node.label for node in site.nodes["training"]}
+    shown = pages.wait_for_labels(page, pages.TASK_LABELS, expected, exact=True)
+    assert shown == expected, f"training, expanded, draws {sorted(shown)}"
+    remaining = pages.wait_for_labels(
+        page, pages.NAMESPACE_NODES, namespaces - {"training"}, exact=True
+    )
+    assert remaining == namespaces - {"training"}, remaining

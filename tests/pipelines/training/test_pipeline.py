@@ -82,10 +82,8 @@ def test_one_predictor_per_dataset_with_metrics_plots_and_runs(model_input, tmp_
         loaded["Tesla_P40_GPU_ofa"].metrics["test"]["mae"]
     )
     for name in loaded:  # the same names in every predictor's run, so runs compare
-        folders = client.list_artifacts(runs.loc[name, "run_id"])
-        assert {a.path for a in folders} == {"checkpoint", "metadata.json", "plots"}
-        plots = {a.path for a in client.list_artifacts(runs.loc[name, "run_id"], "plots")}
-        assert plots == {"plots/parity.png", "plots/loss.png"}
+        top = {a.path for a in client.list_artifacts(runs.loc[name, "run_id"])}
+        assert top == {"checkpoint", "metadata.json", "parity.png", "loss.png"}
     saved = (tmp_path / "Tesla_P40_GPU_ofa.pt").read_bytes()
     logged = Path(client.download_artifacts(run_id, "checkpoint/predictor.pt", str(tmp_path / "d")))
     assert logged.read_bytes() == saved  # the catalog's file, not a second save
