@@ -6,6 +6,7 @@ local Ray cluster that a test starts and stops without touching any other (fixtu
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -86,6 +87,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def viz_port() -> int:
+    """A free port kedro-viz accepts: it refuses any above 49151 (the system's ephemeral
+    range, where a port the OS picks, as `free_port`'s, often lies)."""
+    for port in random.sample(range(20000, 49152), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:  # taken
+                continue
+            return port
+    raise AssertionError("no free port between 20000 and 49151")
 
 
 def seed_ofa_devices(shared_dir: Path, rows: int) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from tests.helpers import (
     params_arg,
     session_processes,
     stop_session,
+    viz_port,
 )
 
 README = PROJECT_ROOT / "README.md"
@@ -200,8 +201,8 @@ class ReadmeRunner:
 
     def serve(self, command: str) -> None:
         """Start a server target on a free port, wait for its page, stop it."""
-        port = free_port()
         variable = "MLFLOW_PORT" if "mlflow" in command else "VIZ_PORT"
+        port = free_port() if variable == "MLFLOW_PORT" else viz_port()
         server = subprocess.Popen(
             ["bash", "-c", f"{self.translate(command)} {variable}={port}"],
             cwd=self.root,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PROJECT_ROOT, free_port
+from tests.helpers import PROJECT_ROOT, viz_port
 
 #: Bounds on waiting, never asserted as speeds: the app starting, and everything stopping.
 START_S, STOP_S = 180, 60
@@ -60,8 +60,9 @@ def launcher(pids: set[int]) -> int:
 
 def start_make_viz(project: Path, port: int) -> subprocess.Popen:
     """``make viz`` on ``port`` in a session of its own, as in a terminal (install steps taken
-    as done), once it serves the app."""
+    as done), once it serves the app; its output in ``make_viz.log`` of the project."""
     venv = Path(sys.executable).parent.parent
+    log = project / "make_viz.log"
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
     for variable in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS"):
         env.pop(variable, None)
@@ -70,8 +71,8 @@ def start_make_viz(project: Path, port: int) -> subprocess.Popen:
         cwd=project,
         env=env,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     deadline = time.monotonic() + START_S
@@ -82,8 +83,12 @@ def start_make_viz(project: Path, port: int) -> subprocess.Popen:
                 return process
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                os.killpg(process.pid, signal.SIGKILL)
-                pytest.fail(f"make viz did not serve port {port} (exit {process.poll()})")
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+                output = log.read_text(errors="replace")[-4000:]
+                pytest.fail(
+                    f"make viz did not serve port {port} (exit {process.poll()}):\n{output}"
+                )
             time.sleep(1)
 
 
@@ -91,7 +96,7 @@ def start_make_viz(project: Path, port: int) -> subprocess.Popen:
 @pytest.mark.parametrize("stop", ["ctrl-c", "kill make", "kill kedro viz"])
 def test_make_viz_leaves_no_process_and_frees_its_port(project_copy: Path, stop: str):
     shutil.copy(PROJECT_ROOT / "Makefile", project_copy)
-    port = free_port()
+    port = viz_port()
     make = start_make_viz(project_copy, port)
     started = descendants(make.pid)
     try:
