@@ -40,9 +40,16 @@ def _stop(process: subprocess.Popen) -> None:
 
 @contextmanager
 def background_server(
-    command: list[str], *, cwd: Path, ready_url: str, log_path: Path, timeout_s: float = 120
+    command: list[str],
+    *,
+    cwd: Path,
+    ready_url: str,
+    log_path: Path,
+    timeout_s: float = 120,
+    env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen]:
-    """Run ``command`` in ``cwd`` until the block ends; enter once ``ready_url`` answers 200.
+    """Run ``command`` in ``cwd`` (with ``env``, else this process's environment) until the
+    block ends; enter once ``ready_url`` answers 200.
 
     Fails with the server's output when it exits or does not answer within ``timeout_s``.
     """
@@ -51,6 +58,7 @@ def background_server(
         process = subprocess.Popen(
             command,
             cwd=cwd,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
