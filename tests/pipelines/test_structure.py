@@ -27,7 +27,7 @@ STAGES = {
         "report_encoding",
     },
     "training": {"prepare_datasets", "fit_predictors", "evaluate_predictors", "plot_predictors"},
-    "nas": {"search_subnets", "verify_subnets", "export_subnets"},
+    "nas": {"load_predictors", "search_subnets", "verify_subnets", "export_subnets"},
     "finetuning": {
         "select_target",
         "load_sources",

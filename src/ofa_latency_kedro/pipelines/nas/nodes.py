@@ -1,10 +1,11 @@
-"""NAS nodes: search under budgets, verify by measurement, export configs and plots."""
+"""NAS nodes: load the chosen predictors, search under budgets, verify by measurement, export
+configs and plots."""
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -64,12 +65,12 @@ def _search(
         raise exc.within("nas") from None
 
 
-def search_subnets(
-    latency_predictors: PredictorFolder,
-    accuracy_predictor: AccuracyPredictorSource,
-    nas: dict[str, Any],
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Run the evolutionary search for every chosen latency predictor and budget."""
+def load_predictors(
+    latency_predictors: PredictorFolder, nas: dict[str, Any]
+) -> dict[str, LatencyPredictor]:
+    """The latency predictors ``nas.predictors`` chooses, by dataset name, loaded once for
+    the search and its verification (a registered model's checkpoint downloaded once, so
+    both use the same version)."""
     settings = NasSettings.from_dict(nas)
     latency_predictors, wanted = with_registered_models(
         latency_predictors, settings.predictors, "nas.predictors"
@@ -82,17 +83,23 @@ def search_subnets(
             f"no latency predictor to search with: {latency_predictors.describe()} "
             "(run the training pipeline)"
         )
-    results = _search(
-        {name: latency_predictors[name]() for name in names},
-        _accuracy(accuracy_predictor, settings.objective),
-        settings,
-    )
+    return {name: latency_predictors[name]() for name in names}
+
+
+def search_subnets(
+    predictors: dict[str, LatencyPredictor],
+    accuracy_predictor: AccuracyPredictorSource,
+    nas: dict[str, Any],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run the evolutionary search for every chosen latency predictor and budget."""
+    settings = NasSettings.from_dict(nas)
+    results = _search(predictors, _accuracy(accuracy_predictor, settings.objective), settings)
     return results, results.attrs.pop("populations")
 
 
 def verify_subnets(
     candidates: pd.DataFrame,
-    latency_predictors: Mapping[str, Callable[[], LatencyPredictor]],
+    predictors: Mapping[str, LatencyPredictor],
     accuracy_predictor: AccuracyPredictorSource,
     raw_latency: LatencyFolder,
     nas: dict[str, Any],
@@ -105,18 +112,14 @@ def verify_subnets(
     if not settings.verify:
         results = unverified(candidates, "not verified: nas.verify is false")
         return results, verification_summary(results), {}
-    latency_predictors, _ = with_registered_models(
-        latency_predictors, settings.predictors, "nas.predictors"
-    )
     started = utc_now()
     measured: dict[str, list[dict[str, Any]]] = {}
-    load_latency = functools.cache(lambda name: latency_predictors[name]())
     load_accuracy = functools.cache(lambda objective: _accuracy(accuracy_predictor, objective))
 
     def research(name: str, rows: pd.DataFrame, budgets: list[float]) -> pd.DataFrame:
         objective = str(rows["objective"].iloc[0])
         return _search(
-            {name: load_latency(name)},
+            {name: predictors[name]},
             load_accuracy(objective),
             settings,
             constraints_ms=budgets,

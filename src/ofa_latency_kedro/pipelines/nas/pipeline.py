@@ -3,15 +3,26 @@ OFA's accuracy predictor, verified by measurement, exported as OFA net_configs."
 
 from kedro.pipeline import Pipeline, node
 
-from ofa_latency_kedro.pipelines.nas.nodes import export_subnets, search_subnets, verify_subnets
+from ofa_latency_kedro.pipelines.nas.nodes import (
+    export_subnets,
+    load_predictors,
+    search_subnets,
+    verify_subnets,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             node(
+                load_predictors,
+                ["latency_predictors", "params:nas"],
+                "predictors",
+                name="load_predictors",
+            ),
+            node(
                 search_subnets,
-                ["latency_predictors", "accuracy_predictor", "params:nas"],
+                ["predictors", "accuracy_predictor", "params:nas"],
                 ["candidates", "populations"],
                 name="search_subnets",
             ),
@@ -19,7 +30,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 verify_subnets,
                 [
                     "candidates",
-                    "latency_predictors",
+                    "predictors",
                     "accuracy_predictor",
                     "raw_latency",
                     "params:nas",
