@@ -5,12 +5,15 @@ given as parameters become predictors."""
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.pyfunc.scoring_server import predictions_to_json
 
 from ofa_latency_kedro import mlflow_models
 from ofa_latency_kedro.datasets import PredictorFolderDataset
@@ -19,6 +22,7 @@ from ofa_latency_kedro.errors import LatencyDataError, ParameterError
 from ofa_latency_kedro.mlflow_models import VersionRecord, champion_version
 from ofa_latency_kedro.predictors import LatencyPredictor, train_predictor
 from ofa_latency_kedro.predictors.generalization import train_generalized
+from ofa_latency_kedro.predictors.metadata import Conformal
 from tests.helpers import seed_ofa_devices
 
 NAME = "RTX_2080_Ti_GPU_ofa"
@@ -97,6 +101,29 @@ def test_the_model_input_is_a_latency_csvs_child_arch_with_an_optional_width(rtx
         mlflow_models.predict_frame(predictor, subnets.rename(columns={"child_arch": "arch"}))
     with pytest.raises(ValueError, match="width"):
         mlflow_models.predict_frame(predictor, subnets.assign(width_mult=1.2))
+
+
+def test_an_unbounded_interval_is_answered_as_null_and_the_served_json_stays_valid(rtx, subnets):
+    predictor, _ = rtx
+    residuals = tuple(np.linspace(-0.02, 0.02, 5))  # 5 residuals: a 90% interval is unbounded
+    few = predictor.replace(conformal=Conformal(residuals, "five held-out subnets"))
+    out = mlflow_models.predict_frame(few, subnets, 0.9)
+    assert (
+        out["latency_high_ms"].isna().all()
+        and out["latency_high_ms"].map(type).eq(type(None)).all()
+    )
+    assert np.isfinite(out["latency_low_ms"].astype(float)).all()
+    assert np.isfinite(mlflow_models.predict_frame(few, subnets, 0.5)["latency_high_ms"]).all()
+
+    written = io.StringIO()
+    predictions_to_json(out, written)
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"the scoring server wrote {constant}, which is not JSON")
+
+    answers = json.loads(written.getvalue(), parse_constant=refuse)["predictions"]
+    assert [answer["latency_high_ms"] for answer in answers] == [None] * len(subnets)
+    assert [answer["latency_ms"] for answer in answers] == pytest.approx(out["latency_ms"].tolist())
 
 
 def test_a_generalized_model_answers_each_row_on_its_device(shared_dir: Path):

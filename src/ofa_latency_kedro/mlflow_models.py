@@ -116,7 +116,8 @@ def predict_frame(
     predictor: LatencyPredictor, frame: Any, level: float = INTERVAL_LEVEL
 ) -> pd.DataFrame:
     """Latency in ms (and the ``level`` interval, when the predictor has one) of every row
-    of ``frame``, in its order: what a logged model answers."""
+    of ``frame``, in its order: what a logged model answers. A bound is None where the
+    predictor has no bounded interval at that level."""
     if not isinstance(frame, pd.DataFrame) or "child_arch" not in frame.columns:
         columns = list(frame.columns) if isinstance(frame, pd.DataFrame) else type(frame).__name__
         raise LatencyDataError(
@@ -148,7 +149,25 @@ def predict_frame(
             low, high = placed.predict_interval(batch, level)
             out.loc[rows, LOW] = low
             out.loc[rows, HIGH] = high
+    if intervals:
+        for column in (LOW, HIGH):
+            out[column] = _null_where_unbounded(out[column])
     return out
+
+
+def _null_where_unbounded(bounds: pd.Series) -> pd.Series:
+    """A bound column as it is where every bound is finite; else None where a bound is
+    infinite or missing (too few calibration residuals for the level, a device without
+    interval calibration): the scoring server writes None as JSON's null, while infinity and
+    NaN would make its answer invalid JSON."""
+    values = bounds.to_numpy(dtype=float)
+    if np.isfinite(values).all():
+        return bounds
+    return pd.Series(
+        [float(value) if np.isfinite(value) else None for value in values],
+        index=bounds.index,
+        dtype=object,
+    )
 
 
 def _placements(
