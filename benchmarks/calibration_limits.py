@@ -1,4 +1,4 @@
-"""How far the one-call few-shot calibration can go at K=20: variants of its fit and of
+"""How far the one-call few-shot calibration can go at K=20 (or ``--k``): variants of its fit and of
 `auto`'s choice, side by side on the leave-one-device-out cases of
 `adaptation_benchmark.ONE_CALL` (the same draws: K subnets from the held-out device's first
 85%, figures on its last 15%).
@@ -25,9 +25,11 @@ Choices among ``calibrate_devices``, ``calibrate_features`` and ``calibrate`` (t
 (today's `auto`), ``leave-one-out MAPE``, ``5-fold squared log error``, and ``1-SE``: the
 lowest 5-fold MAPE unless ``calibrate_devices`` is within one standard error of it (paired
 over the samples). For the first 3 draws `adapt_predictor`'s own ``auto`` runs too: its
-choice must be the ``5-fold MAPE`` one.
+choice must be the ``5-fold MAPE`` one. ``one fit by evidence`` chooses nothing: every
+column in one fit, the log predictions (carried and generalized) and the costs as two
+groups, each with its own ridge, the ridges set by the marginal likelihood of the samples.
 
-    python benchmarks/calibration_limits.py [--shared ../shared] [--draws 48]
+    python benchmarks/calibration_limits.py [--shared ../shared] [--draws 48] [--k 20]
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from adaptation_benchmark import ONE_CALL, ONE_CALL_K, RESULTS, ROOT
+from scipy.optimize import minimize
 from sklearn.model_selection import KFold
 
 from ofa_latency_kedro import adapt_predictor, load_latency_csv, train_predictor
@@ -147,6 +150,52 @@ def fit_linear(
     return lambda f, c: design_of(f, c) @ weights
 
 
+def fit_by_evidence(cols: dict[str, np.ndarray], y: np.ndarray):
+    """One fit instead of a choice: log latency on an intercept, the carried predictors' and
+    the generalized model's log predictions (one group) and the standardised costs (another),
+    each group shrunk by its own ridge, the ridges and the noise chosen by the marginal
+    likelihood of the K samples (empirical Bayes); the fitted map from columns to log
+    latency."""
+    predictions = np.hstack([cols["members"], cols["generalized"]])
+    centre, mean, std = predictions.mean(0), cols["costs"].mean(0), cols["costs"].std(0) + 1e-6
+
+    def groups_of(c: dict[str, np.ndarray]) -> list[np.ndarray]:
+        own = np.hstack([c["members"], c["generalized"]])
+        return [own - centre, (c["costs"] - mean) / std]
+
+    groups = groups_of(cols)
+    n = len(y)
+    # the evidence of what the free intercept leaves: the samples in a basis orthogonal to it
+    basis = np.linalg.qr(np.hstack([np.ones((n, 1)), np.eye(n)[:, : n - 1]]))[0][:, 1:]
+    projected = [basis.T @ group for group in groups]
+    goal = basis.T @ y
+
+    def negative_log_evidence(theta: np.ndarray) -> float:
+        covariance = np.eye(n - 1) / np.exp(theta[0])
+        for group, log_precision in zip(projected, theta[1:], strict=True):
+            covariance += group @ group.T / np.exp(log_precision)
+        root = np.linalg.cholesky(covariance)
+        z = np.linalg.solve(root, goal)
+        return 0.5 * z @ z + np.log(np.diag(root)).sum()
+
+    starts = ([4.0, 0.0, 0.0], [6.0, 2.0, 2.0], [6.0, -2.0, -2.0])
+    bounds = [(-5, 15), (-8, 12), (-8, 12)]
+    best = min(
+        (
+            minimize(negative_log_evidence, np.array(x0), method="L-BFGS-B", bounds=bounds)
+            for x0 in starts
+        ),
+        key=lambda result: result.fun,
+    )
+    noise, *precisions = np.exp(best.x)
+    design = np.hstack([np.ones((n, 1)), *groups])
+    penalty = np.concatenate(
+        [[0.0]] + [np.full(g.shape[1], p / noise) for g, p in zip(groups, precisions, strict=True)]
+    )
+    weights = np.linalg.solve(design.T @ design + np.diag(penalty), design.T @ y)
+    return lambda c: np.hstack([np.ones((len(c["costs"]), 1)), *groups_of(c)]) @ weights
+
+
 def method_inputs(cols: dict[str, np.ndarray], method: str, members: str = "members"):
     """The free columns and the costs (None for ``calibrate``) of a method's fit."""
     free = cols[members] if method == "calibrate_devices" else cols["generalized"]
@@ -221,6 +270,7 @@ def one_draw(cols, test, population, latency, truth, *, draw: int) -> dict[str, 
     for rule, method in rules.items():
         figures[f"choice: {rule}"] = scored(forced[method])
         figures[f"chosen: {rule}"] = method
+    figures["one fit by evidence"] = scored(fit_by_evidence(cols, y)(test))
     figures["cv_mape"] = {m: float(ape5[m].mean() * 100) for m in METHODS}
     return figures
 
@@ -231,6 +281,7 @@ def main() -> None:
         "--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared"
     )
     parser.add_argument("--draws", type=int, default=48)
+    parser.add_argument("--k", type=int, default=ONE_CALL_K, help="samples per draw")
     args = parser.parse_args()
     folder = args.shared / "seed_data" / "latency"
     registry = yaml.safe_load((ROOT / "conf" / "base" / "hardware.yml").read_text())["hardware"]
@@ -263,7 +314,7 @@ def main() -> None:
         truth = rows["latency"].to_numpy(float)
         per_draw = []
         for draw in range(args.draws):
-            few = pool.sample(ONE_CALL_K, random_state=draw)
+            few = pool.sample(args.k, random_state=draw)
             batch, latency, _, _ = few_shot_samples(few)
             cols = columns(generalized, ensemble, batch, name)
             figures = one_draw(cols, test, population, latency, truth, draw=draw)
@@ -274,16 +325,16 @@ def main() -> None:
                 )["mape"]
                 figures["adapt_predictor chose"] = adapted.metadata.adaptation.method
             per_draw.append(figures)
-        report[held_out_device] = summarise(held_out_device, known, per_draw)
+        report[held_out_device] = summarise(held_out_device, known, per_draw, args.k)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "calibration_limits.json").write_text(json.dumps(report, indent=2))
+    (RESULTS / f"calibration_limits_k{args.k}.json").write_text(json.dumps(report, indent=2))
 
 
-def summarise(device: str, known, per_draw: list[dict[str, object]]) -> dict[str, object]:
+def summarise(device: str, known, per_draw: list[dict[str, object]], k: int) -> dict[str, object]:
     """Print and return, per fit or choice, the mean MAPE of the first 3 draws and of all,
     and the mean paired difference against today (``today`` / ``5-fold MAPE``) with its
     standard error."""
-    print(f"\n{device} from {'+'.join(known)}, K={ONE_CALL_K}, {len(per_draw)} draws:")
+    print(f"\n{device} from {'+'.join(known)}, K={k}, {len(per_draw)} draws:")
     first = per_draw[:3]
     print(
         "    adapt_predictor auto (first 3 draws): "
@@ -301,7 +352,8 @@ def summarise(device: str, known, per_draw: list[dict[str, object]]) -> dict[str
     for key in per_draw[0]:
         if not isinstance(per_draw[0][key], float) or key.startswith("adapt_predictor"):
             continue
-        baseline = "choice: 5-fold MAPE" if key.startswith("choice:") else "today"
+        by_choice = key.startswith("choice:") or key == "one fit by evidence"
+        baseline = "choice: 5-fold MAPE" if by_choice else "today"
         values = np.array([f[key] for f in per_draw])
         gap = values - np.array([f[baseline] for f in per_draw])
         se = gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else float("nan")
