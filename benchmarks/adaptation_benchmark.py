@@ -75,13 +75,19 @@ def _scored(
     }
 
 
+def seed_table(folder: Path, name: str, space: str, merge: bool = True) -> pd.DataFrame:
+    """The seed's latency file of a device and space, at the device's width (the hardware
+    registry's)."""
+    registry = yaml.safe_load((ROOT / "conf" / "base" / "hardware.yml").read_text())["hardware"]
+    width = {name: registry[name].get("width_mult") or 1.0}
+    return load_latency_csv(folder / f"{name}_{space}.csv", merge=merge, width_mult=width)
+
+
 def one_call(folder: Path) -> list[dict[str, object]]:
     """The one-call path against today's and the best per-device path, per held-out device."""
-    registry = yaml.safe_load((ROOT / "conf" / "base" / "hardware.yml").read_text())["hardware"]
 
     def table(name: str, space: str, merge: bool = True) -> pd.DataFrame:
-        width = {name: registry[name].get("width_mult") or 1.0}
-        return load_latency_csv(folder / f"{name}_{space}.csv", merge=merge, width_mult=width)
+        return seed_table(folder, name, space, merge)
 
     before = tuple(m for m in METHODS if m != "calibrate_devices")
     rows = []

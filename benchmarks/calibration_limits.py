@@ -41,12 +41,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
-from adaptation_benchmark import ONE_CALL, ONE_CALL_K, RESULTS, ROOT
+from adaptation_benchmark import ONE_CALL, ONE_CALL_K, RESULTS, seed_table
 from scipy.optimize import minimize
 from sklearn.model_selection import KFold
 
-from ofa_latency_kedro import adapt_predictor, load_latency_csv, train_predictor
+from ofa_latency_kedro import adapt_predictor, train_predictor
 from ofa_latency_kedro.encoding import split_table
 from ofa_latency_kedro.encoding.splits import DEFAULT_SPLIT
 from ofa_latency_kedro.predictors import regression_metrics
@@ -284,11 +283,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=ONE_CALL_K, help="samples per draw")
     args = parser.parse_args()
     folder = args.shared / "seed_data" / "latency"
-    registry = yaml.safe_load((ROOT / "conf" / "base" / "hardware.yml").read_text())["hardware"]
 
     def table(name: str, space: str, merge: bool = True) -> pd.DataFrame:
-        width = {name: registry[name].get("width_mult") or 1.0}
-        return load_latency_csv(folder / f"{name}_{space}.csv", merge=merge, width_mult=width)
+        return seed_table(folder, name, space, merge)
 
     report = {}
     for space, held_out_device, known in ONE_CALL:
