@@ -1,7 +1,8 @@
-"""How far the one-call few-shot calibration can go at K=20 (or ``--k``): variants of its fit and of
-`auto`'s choice, side by side on the leave-one-device-out cases of
+"""How far the one-call few-shot calibration can go at K=20 (or ``--k``): variants of its fit
+and of `auto`'s choice, side by side on the leave-one-device-out cases of
 `adaptation_benchmark.ONE_CALL` (the same draws: K subnets from the held-out device's first
-85%, figures on its last 15%).
+85%, or with ``--from-train-only`` its first 70% as the adaptation table draws them; figures
+on its last 15%).
 
 Per case, ``train_predictor`` on the known devices' files once (and, for the ensemble
 variant, each device's default predictor twice more, training seeds 1 and 2); the columns
@@ -30,6 +31,7 @@ column in one fit, the log predictions (carried and generalized) and the costs a
 groups, each with its own ridge, the ridges set by the marginal likelihood of the samples.
 
     python benchmarks/calibration_limits.py [--shared ../shared] [--draws 48] [--k 20]
+        [--from-train-only]
 """
 
 from __future__ import annotations
@@ -281,6 +283,11 @@ def main() -> None:
     )
     parser.add_argument("--draws", type=int, default=48)
     parser.add_argument("--k", type=int, default=ONE_CALL_K, help="samples per draw")
+    parser.add_argument(
+        "--from-train-only",
+        action="store_true",
+        help="draw the K samples from the first 70%% (the adaptation table's protocol), not 85%%",
+    )
     args = parser.parse_args()
     folder = args.shared / "seed_data" / "latency"
 
@@ -301,7 +308,8 @@ def main() -> None:
             for seed in ENSEMBLE_SEEDS
         ]
         target = split_table(table(held_out_device, space, merge=False), "seed")
-        pool, rows = target[target["split"] != "test"], target[target["split"] == "test"]
+        drawn = ["train"] if args.from_train_only else ["train", "val"]
+        pool, rows = target[target["split"].isin(drawn)], target[target["split"] == "test"]
         name = str(rows["space"].iloc[0])
         test = columns(generalized, ensemble, ArchBatch.from_frame(rows), name)
         unmeasured = columns(
@@ -324,7 +332,10 @@ def main() -> None:
             per_draw.append(figures)
         report[held_out_device] = summarise(held_out_device, known, per_draw, args.k)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"calibration_limits_k{args.k}.json").write_text(json.dumps(report, indent=2))
+    suffix = "_train_only" if args.from_train_only else ""
+    (RESULTS / f"calibration_limits_k{args.k}{suffix}.json").write_text(
+        json.dumps(report, indent=2)
+    )
 
 
 def summarise(device: str, known, per_draw: list[dict[str, object]], k: int) -> dict[str, object]:
