@@ -1,10 +1,10 @@
-"""The accuracy-vs-latency Pareto plot of a search."""
+"""The accuracy-vs-latency Pareto plot of a search (a bare `matplotlib.figure.Figure`, made
+outside pyplot, as `predictors.plots` makes its figures)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -16,7 +16,8 @@ def pareto_plot(results: pd.DataFrame, populations: dict[str, Any]) -> Figure:
     objective = results["objective"].iloc[0] if len(results) else "accuracy"
     column = "predicted_accuracy" if objective == "accuracy" else "macs"
     scale = 100.0 if objective == "accuracy" else 1e-6
-    figure, axes = plt.subplots(figsize=(7, 4.6))
+    figure = Figure(figsize=(7, 4.6))
+    axes = figure.subplots()
     for points in populations.values():
         axes.scatter(
             points["latency_ms"],

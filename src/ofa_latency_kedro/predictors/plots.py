@@ -1,10 +1,11 @@
-"""Figures of a predictor: parity (predicted vs measured) and loss curves."""
+"""Figures of a predictor: parity (predicted vs measured), loss curves, few-shot learning
+curves and zero-shot scores. Each is a bare `matplotlib.figure.Figure`, made outside pyplot:
+nothing stays open in pyplot's global state, however many are made; it saves as usual."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -16,7 +17,8 @@ def parity_plot(
     metrics: dict[str, Any] | None = None,
 ) -> Figure:
     """Predicted against measured latency, with the +-10% band."""
-    figure, axes = plt.subplots(figsize=(5.2, 5))
+    figure = Figure(figsize=(5.2, 5))
+    axes = figure.subplots()
     low = float(min(np.min(measured_ms), np.min(predicted_ms)))
     high = float(max(np.max(measured_ms), np.max(predicted_ms)))
     line = np.linspace(low, high, 2)
@@ -42,7 +44,8 @@ def parity_plot(
 
 def loss_curves(history: dict[str, list[float]], title: str) -> Figure:
     """Training loss and validation MAE per epoch."""
-    figure, left = plt.subplots(figsize=(6, 3.6))
+    figure = Figure(figsize=(6, 3.6))
+    left = figure.subplots()
     epochs = np.arange(1, len(history.get("val_mae", [])) + 1)
     if len(epochs):
         left.plot(epochs, history["train_loss"], color="tab:blue", label="training loss")
@@ -70,7 +73,8 @@ def loss_curves(history: dict[str, list[float]], title: str) -> Figure:
 def learning_curve_plot(curves: Any, title: str) -> Figure:
     """Test MAPE against the number of samples K, one line per method and sampler (mean of
     the draws, the spread shaded)."""
-    figure, axes = plt.subplots(figsize=(6.4, 4.4))
+    figure = Figure(figsize=(6.4, 4.4))
+    axes = figure.subplots()
     summary = curves.groupby(["method", "sampler", "k"])["mape"].agg(["mean", "min", "max"])
     for (method, sampler), rows in summary.groupby(level=["method", "sampler"]):
         ks = rows.index.get_level_values("k")
@@ -90,7 +94,8 @@ def learning_curve_plot(curves: Any, title: str) -> Figure:
 def leave_one_out_plot(results: Any) -> Figure:
     """Zero-shot Spearman and MAPE of every held-out dataset, one bar per descriptor (the
     training devices' own heads included for comparison)."""
-    figure, (rank_axes, error_axes) = plt.subplots(1, 2, figsize=(10, 4.2))
+    figure = Figure(figsize=(10, 4.2))
+    rank_axes, error_axes = figure.subplots(1, 2)
     held_out = list(dict.fromkeys(results["held_out"]))
     descriptors = list(dict.fromkeys(results["descriptor"]))
     width = 0.8 / max(len(descriptors), 1)

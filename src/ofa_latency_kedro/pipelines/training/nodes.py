@@ -9,7 +9,6 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -143,8 +142,6 @@ def plot_predictors(
             predictor.metrics.get("test") or predictor.metrics["val"],
         )
         figures[f"{name}_loss.png"] = loss_curves(predictor.metadata.history, name)
-    for figure in figures.values():
-        plt.close(figure)
     return figures
 
 
