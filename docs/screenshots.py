@@ -30,10 +30,10 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(CHECKOUT))  # the tests' helpers, as in a test run from the checkout
 
 from ofa_latency_kedro.pipeline_registry import DEFAULT_PIPELINES  # noqa: E402
-from tests.helpers import copy_project, copy_seed_rows, free_port, kedro  # noqa: E402
+from tests.helpers import copy_project, copy_seed_rows, kedro  # noqa: E402
 from tests.surface import pages  # noqa: E402
 from tests.surface.browser import VIEWPORT, find_or_install_chromium, launch_options  # noqa: E402
-from tests.surface.servers import background_server  # noqa: E402
+from tests.surface.servers import mlflow_ui, static_site  # noqa: E402
 
 DATASETS = ["RTX_2080_Ti_GPU_ofa", "Tesla_P40_GPU_ofa"]
 MLFLOW_COMPARE = "mlflow_compare.png"
@@ -70,16 +70,7 @@ def settle(page: Page) -> None:
 
 def mlflow_compare(page: Page, project: Path, out: Path) -> None:
     """Compare the two predictor runs and show their parity plots."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    command = [str(Path(sys.executable).with_name("mlflow")), "ui", "--workers", "1"]
-    with background_server(
-        [*command, "--backend-store-uri", "sqlite:///mlflow.db", "--port", str(port)],
-        cwd=project,
-        ready_url=f"{base_url}/health",
-        log_path=project / "mlflow_ui.log",
-        timeout_s=180,
-    ):
+    with mlflow_ui(project, log_path=project / "mlflow_ui.log") as base_url:
         pages.skip_assistant(page)
         page.goto(pages.runs_url(base_url, experiment_id(project)))
         parent = page.locator(pages.RUN_NAME_CELL).get_by_role("link").first
@@ -99,16 +90,7 @@ def mlflow_compare(page: Page, project: Path, out: Path) -> None:
 def kedro_viz_stages(page: Page, project: Path, out: Path) -> None:
     """The default pipeline as kedro-viz opens it: namespaces collapsed."""
     _check("kedro viz build", kedro(project, "viz", "build", timeout=300))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
-    with background_server(
-        [*command, "--directory", str(project / "build")],
-        cwd=project,
-        ready_url=f"{url}index.html",
-        log_path=project / "http_server.log",
-        timeout_s=30,
-    ):
+    with static_site(project / "build", log_path=project / "http_server.log") as url:
         page.set_viewport_size(VIZ_VIEWPORT)  # kedro-viz fits the graph to the window
         # kedro-viz's own settings (its localStorage entry): no tour of new features on top
         page.add_init_script(

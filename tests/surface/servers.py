@@ -1,11 +1,13 @@
-"""Local servers for the surface tests: started in the background on loopback, waited for
-with a bounded poll, and always stopped (with their worker processes) afterwards."""
+"""Local servers for the surface tests (and docs/screenshots.py): started in the background on
+loopback, waited for with a bounded poll, and always stopped (with their worker processes)
+afterwards."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import free_port
 
 
 def _answers(url: str) -> bool:
@@ -76,3 +80,38 @@ def background_server(
         yield process
     finally:
         _stop(process)
+
+
+@contextmanager
+def static_site(folder: Path, *, log_path: Path) -> Iterator[str]:
+    """The files of ``folder`` (a `kedro viz build`) served by Python's http.server on a free
+    loopback port; yields the site's URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    with background_server(
+        [*command, "--directory", str(folder)],
+        cwd=folder,
+        ready_url=f"{url}index.html",
+        log_path=log_path,
+        timeout_s=30,
+    ):
+        yield url
+
+
+@contextmanager
+def mlflow_ui(project: Path, *, log_path: Path) -> Iterator[str]:
+    """`make mlflow-ui`'s command on the project's store (sqlite:///mlflow.db in ``project``)
+    on a free loopback port; yields its base URL."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    mlflow = str(Path(sys.executable).with_name("mlflow"))
+    command = [mlflow, "ui", "--backend-store-uri", "sqlite:///mlflow.db", "--workers", "1"]
+    with background_server(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=project,
+        ready_url=f"{base_url}/health",
+        log_path=log_path,
+        timeout_s=180,
+    ):
+        yield base_url

@@ -3,7 +3,6 @@ a real browser, clicked through: the pipeline selector, a node's panel, a namesp
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +12,9 @@ from kedro.framework.startup import bootstrap_project
 from playwright.sync_api import Page, expect
 
 from ofa_latency_kedro.pipeline_registry import DEFAULT_PIPELINES
-from tests.helpers import copy_project, free_port, kedro
+from tests.helpers import copy_project, kedro
 from tests.surface import pages
-from tests.surface.servers import background_server
+from tests.surface.servers import static_site
 
 pytestmark = pytest.mark.slow
 
@@ -60,16 +59,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     (project / "conf" / "local" / "parameters_nas.yml").write_text(NAS_PARAMETERS)
     built = kedro(project, "viz", "build", timeout=300)
     assert built.returncode == 0, built.stdout + built.stderr
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
-    with background_server(
-        [*command, "--directory", str(project / "build")],
-        cwd=folder,
-        ready_url=f"{url}index.html",
-        log_path=folder / "http_server.log",
-        timeout_s=30,
-    ):
+    with static_site(project / "build", log_path=folder / "http_server.log") as url:
         yield Site(url, registered_nodes(project))
 
 

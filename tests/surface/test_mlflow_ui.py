@@ -5,7 +5,6 @@ runs table, a predictor's run page, the compare view of both predictors, the mod
 from __future__ import annotations
 
 import json
-import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -17,10 +16,10 @@ import pytest
 import yaml
 from playwright.sync_api import Page, expect
 
-from tests.helpers import copy_project, copy_seed_rows, free_port, kedro
+from tests.helpers import copy_project, copy_seed_rows, kedro
 from tests.surface import pages
 from tests.surface.browser import shown_image
-from tests.surface.servers import background_server
+from tests.surface.servers import mlflow_ui
 
 pytestmark = pytest.mark.slow
 
@@ -107,18 +106,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Iterato
     mlflow_conf = yaml.safe_load((project / "conf" / "base" / "mlflow.yml").read_text())
     experiment_name = mlflow_conf["tracking"]["experiment"]["name"]
 
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    mlflow = str(Path(sys.executable).with_name("mlflow"))
-    # `make mlflow-ui`'s command on a free port
-    command = [mlflow, "ui", "--backend-store-uri", "sqlite:///mlflow.db", "--workers", "1"]
-    with background_server(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=project,
-        ready_url=f"{base_url}/health",
-        log_path=folder / "mlflow_ui.log",
-        timeout_s=180,
-    ):
+    with mlflow_ui(project, log_path=folder / "mlflow_ui.log") as base_url:
         api = MlflowApi(base_url)
         experiments = api.post("experiments/search", {"max_results": 100})["experiments"]
         by_name = {experiment["name"]: experiment for experiment in experiments}
