@@ -111,7 +111,7 @@ def evaluate_predictors(
     (test, or validation where a dataset has no test subnets)."""
     tuned = TrainingSettings.from_dict(training).tune.enabled
     for name, predictor in predictors.items():
-        test = predictor.metrics.get("test") or predictor.metrics["val"]
+        test = _held_out_scores(predictor)
         logger.info(
             "Trained %s (%s%s): test MAE %.4f ms, MAPE %.3f%%, Spearman %.5f, in %.1f s",
             name,
@@ -139,10 +139,16 @@ def plot_predictors(
             shown.latency,
             predictor.predict_batch(shown.batch),
             f"{name}: {'test' if len(data.test) else 'validation'} subnets",
-            predictor.metrics.get("test") or predictor.metrics["val"],
+            _held_out_scores(predictor),
         )
         figures[f"{name}_loss.png"] = loss_curves(predictor.metadata.history, name)
     return figures
+
+
+def _held_out_scores(predictor: LatencyPredictor) -> dict[str, Any]:
+    """Its scores on the held-out subnets: test, or validation where its dataset has no test
+    subnets (what the log line and the parity plot report)."""
+    return predictor.metrics.get("test") or predictor.metrics["val"]
 
 
 def _metrics_row(name: str, predictor: LatencyPredictor, tuned: bool) -> dict[str, Any]:
