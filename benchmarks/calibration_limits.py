@@ -64,6 +64,7 @@ from ofa_latency_kedro.predictors.calibration import (
     fit_calibration,
 )
 from ofa_latency_kedro.predictors.config import TrainingConfig
+from ofa_latency_kedro.predictors.fitting import penalised_least_squares
 from ofa_latency_kedro.predictors.training import fit_prepared, prepare_data
 from ofa_latency_kedro.search_space import ArchBatch
 from ofa_latency_kedro.search_space.table import dataset_names
@@ -120,7 +121,8 @@ def fit_linear(
     columns explain in those (free, costs) of unmeasured subnets); the fitted map from
     (free, costs) to log latency."""
     if costs is None:
-        weights = np.linalg.lstsq(np.hstack([np.ones((len(y), 1)), free]), y, rcond=None)[0]
+        design = np.hstack([np.ones((len(y), 1)), free])
+        weights = penalised_least_squares(design, y, np.zeros(design.shape[1]))
         return lambda f, c: np.hstack([np.ones((len(f), 1)), f]) @ weights
     if residual is None:
         mean, std = costs.mean(0), costs.std(0) + 1e-6
@@ -138,13 +140,11 @@ def fit_linear(
         return np.hstack([base, ((c - mean) / std - base @ explained) / scale])
 
     design = design_of(free, costs)
-    penalty = np.sqrt(np.array([0.0] * (free.shape[1] + 1) + [ridge] * costs.shape[1]))
+    penalty = [0.0] * (free.shape[1] + 1) + [ridge] * costs.shape[1]
     sample_weight = np.ones(len(y))
-    for _ in range(30 if huber else 1):
+    for _ in range(30 if huber else 1):  # Huber's loss: iteratively reweighted least squares
         root = np.sqrt(sample_weight)
-        stacked = np.vstack([design * root[:, None], np.diag(penalty)])
-        goal = np.concatenate([y * root, np.zeros(len(penalty))])
-        weights = np.linalg.lstsq(stacked, goal, rcond=None)[0]
+        weights = penalised_least_squares(design * root[:, None], y * root, penalty)
         residuals = y - design @ weights
         cut = 1.345 * 1.4826 * np.median(np.abs(residuals - np.median(residuals))) + 1e-12
         sample_weight = np.minimum(1.0, cut / np.maximum(np.abs(residuals), 1e-12))
@@ -193,13 +193,13 @@ def fit_by_evidence(cols: dict[str, np.ndarray], y: np.ndarray):
     penalty = np.concatenate(
         [[0.0]] + [np.full(g.shape[1], p / noise) for g, p in zip(groups, precisions, strict=True)]
     )
-    weights = np.linalg.solve(design.T @ design + np.diag(penalty), design.T @ y)
+    weights = penalised_least_squares(design, y, penalty)
     return lambda c: np.hstack([np.ones((len(c["costs"]), 1)), *groups_of(c)]) @ weights
 
 
-def method_inputs(cols: dict[str, np.ndarray], method: str, members: str = "members"):
+def method_inputs(cols: dict[str, np.ndarray], method: str):
     """The free columns and the costs (None for ``calibrate``) of a method's fit."""
-    free = cols[members] if method == "calibrate_devices" else cols["generalized"]
+    free = cols["members"] if method == "calibrate_devices" else cols["generalized"]
     return free, None if method == "calibrate" else cols["costs"]
 
 
